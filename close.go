@@ -1,0 +1,184 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// ErrPongTimeout is the cause on the error channel when the peer stayed
+// silent (no message and no pong) for longer than PongWait.
+var ErrPongTimeout = errors.New("sockets: no message or pong from the peer within PongWait")
+
+// ErrServerShutdown is the cause on the error channel when Options.Context was
+// cancelled: the connection was closed with 1001 (going away).
+var ErrServerShutdown = errors.New("sockets: closed because the server is shutting down")
+
+// maxCloseReason is the longest close reason a close frame can carry.
+const maxCloseReason = 123
+
+// action is how the connection is taken down.
+type action int
+
+const (
+	// actClose sends a close frame and waits, bounded, for the peer's.
+	actClose action = iota
+	// actDrop closes TCP without a close frame.
+	actDrop
+)
+
+// ending is why and how a connection ends: decided once, by whichever loop
+// sees the end first.
+type ending struct {
+	act    action
+	code   websocket.StatusCode
+	reason string
+	// cause goes on the error channel; nil for a normal end.
+	cause error
+	// level and msg make the log line; msg empty means no line.
+	level int
+	msg   string
+}
+
+// closeCode maps a code the handler sent on its disconnect channel to what
+// goes on the wire. 1006 (abnormal closure) is not a wire code: the
+// connection is dropped without a frame, which the peer reports as 1006, as
+// the original's peers saw. 1005 sends an empty close frame, which the peer
+// reports as 1005. Other codes that cannot be sent become 1011; ok is false
+// for them.
+func closeCode(code int) (act action, wire websocket.StatusCode, ok bool) {
+	switch {
+	case code == int(websocket.StatusAbnormalClosure):
+		return actDrop, 0, true
+	case code == int(websocket.StatusNoStatusRcvd):
+		return actClose, websocket.StatusNoStatusRcvd, true
+	case validWireCode(code):
+		return actClose, websocket.StatusCode(code), true
+	default:
+		return actClose, websocket.StatusInternalError, false
+	}
+}
+
+// validWireCode reports whether code may be sent in a close frame (RFC 6455
+// section 7.4 and the IANA registry).
+func validWireCode(code int) bool {
+	switch {
+	case code == 1004, code == 1005, code == 1006, code == 1015:
+		return false
+	case code >= 1000 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
+}
+
+// disconnectEnding is the end the handler asked for with code.
+func disconnectEnding(code int) ending {
+	act, wire, ok := closeCode(code)
+	if !ok {
+		return ending{act: act, code: wire, level: LogLevelWarning,
+			msg: fmt.Sprintf("Close code %d cannot be sent; closing with %d instead", code, wire)}
+	}
+	return ending{act: act, code: wire, level: LogLevelInfo,
+		msg: fmt.Sprintf("Closing with code %d, as the handler asked", code)}
+}
+
+// senderClosedEnding is the end after the handler closed its sender: a
+// normal close, once every value queued before it is written.
+func senderClosedEnding() ending {
+	return ending{act: actClose, code: websocket.StatusNormalClosure, level: LogLevelInfo,
+		msg: "Sender channel has been closed; closing normally"}
+}
+
+// readEnding classifies an error from reading the peer.
+func readEnding(err error) ending {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The transport has already echoed the peer's code and closed.
+		e := ending{act: actDrop, level: LogLevelInfo,
+			msg: fmt.Sprintf("Connection closed by the peer with code %d", ce.Code)}
+		switch ce.Code {
+		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
+		default:
+			e.cause = fmt.Errorf("sockets: peer closed the connection: %w", err)
+			e.level = LogLevelWarning
+		}
+		return e
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		// The transport has sent 1009; closing completes the handshake.
+		return ending{act: actClose, code: websocket.StatusMessageTooBig, level: LogLevelError,
+			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+	case isTransportError(err):
+		return ending{act: actDrop, level: LogLevelError,
+			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+	default:
+		// A protocol violation by the peer.
+		return ending{act: actClose, code: websocket.StatusProtocolError, level: LogLevelError,
+			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+	}
+}
+
+// decodeEnding is the end after a message that does not decode: 1007 with the
+// decoder's message as the reason.
+func decodeEnding(err error) ending {
+	return ending{act: actClose, code: websocket.StatusInvalidFramePayloadData,
+		reason: truncateReason(err.Error()), level: LogLevelError,
+		cause: fmt.Errorf("sockets: %w", err), msg: "Error decoding message: " + err.Error()}
+}
+
+// encodeEnding is the end after a sender value that cannot be encoded: 1011,
+// and no frame for the value.
+func encodeEnding(err error) ending {
+	return ending{act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
+		cause: fmt.Errorf("sockets: %w", err), msg: "Error encoding message: " + err.Error()}
+}
+
+// writeEnding is the end after a failed or stalled write: the socket cannot
+// carry a close frame any more, so it is dropped.
+func writeEnding(err error) ending {
+	return ending{act: actDrop, level: LogLevelError,
+		cause: fmt.Errorf("sockets: write: %w", err), msg: "Error writing to socket: " + err.Error()}
+}
+
+// silentPeerEnding is the end of a peer that stayed silent past PongWait.
+func silentPeerEnding() ending {
+	return ending{act: actDrop, level: LogLevelError, cause: ErrPongTimeout, msg: ErrPongTimeout.Error()}
+}
+
+// shutdownEnding is the end when Options.Context is cancelled.
+func shutdownEnding() ending {
+	return ending{act: actClose, code: websocket.StatusGoingAway, reason: "server shutting down",
+		level: LogLevelInfo, cause: ErrServerShutdown, msg: "Closing: the server is shutting down"}
+}
+
+// panicEnding is the end when the handler chain panicked after the upgrade.
+func panicEnding() ending {
+	return ending{act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
+		msg: "The handler chain panicked; closing with 1011"}
+}
+
+// isTransportError reports whether err comes from the TCP connection rather
+// than from what the peer sent: a reset, an EOF, a timeout, a closed socket.
+func isTransportError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed)
+}
+
+// truncateReason cuts s to what a close frame can carry, on a UTF-8
+// boundary.
+func truncateReason(s string) string {
+	if len(s) <= maxCloseReason {
+		return s
+	}
+	s = s[:maxCloseReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

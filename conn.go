@@ -1,0 +1,121 @@
+package sockets
+
+import (
+	"errors"
+	"reflect"
+)
+
+// ErrConnectionClosed is returned by Connection.Close once the connection has
+// ended, or when a close was already requested.
+var ErrConnectionClosed = errors.New("sockets: connection already closed or closing")
+
+// Binding is what every connection kind offers: its close code channel, its
+// error channel, and a way to close it. *MessageConnection,
+// *ByteSliceConnection and *JSONConnection implement it.
+type Binding interface {
+	// Close ends the connection with the given close code, as sending the
+	// code on the disconnect channel does.
+	Close(code int) error
+	// DisconnectChannel returns the channel that takes a close code.
+	DisconnectChannel() chan int
+	// ErrorChannel returns the channel that carries the cause of an
+	// abnormal end.
+	ErrorChannel() chan error
+}
+
+// Connection is the part of a WebSocket connection shared by every kind. The
+// handler sees its channels through the types injected into it: Error as
+// <-chan error, Disconnect as chan<- int and Done as <-chan bool.
+type Connection struct {
+	*Options
+
+	// Error carries the cause of an abnormal end (a read, decode, size,
+	// write or timeout failure, a dropped TCP connection, a peer close
+	// with a code other than 1000 or 1001), sent before Done fires; it is
+	// closed after Done. A normal close carries no value. Capacity 1.
+	Error chan error
+
+	// Disconnect takes a close code from the handler: the middleware
+	// writes every value already queued on the sender, then closes with
+	// that code (1006 drops the connection without a close frame; a code
+	// that cannot be sent becomes 1011). Capacity 1.
+	Disconnect chan int
+
+	// Done receives true once, when the connection has ended and its
+	// goroutines have returned, and is closed after that. Capacity 3.
+	Done chan bool
+
+	remoteAddr string
+	ended      chan struct{} // closed once the end is decided
+}
+
+// Close ends the connection with code, as sending code on Disconnect does. It
+// does not wait for the end; Done fires when it is complete. It returns
+// ErrConnectionClosed when a close code was already given or the connection
+// has ended.
+func (c *Connection) Close(code int) error {
+	select {
+	case <-c.ended:
+		return ErrConnectionClosed
+	default:
+	}
+	select {
+	case c.Disconnect <- code:
+		return nil
+	default:
+		return ErrConnectionClosed
+	}
+}
+
+// DisconnectChannel returns the channel that takes a close code.
+func (c *Connection) DisconnectChannel() chan int { return c.Disconnect }
+
+// ErrorChannel returns the channel that carries the cause of an abnormal end.
+func (c *Connection) ErrorChannel() chan error { return c.Error }
+
+// MessageConnection carries strings: every message the peer sends, text or
+// binary, arrives on Receiver; every string put on Sender goes out as one
+// text frame, unchanged.
+type MessageConnection struct {
+	*Connection
+
+	// Sender is injected as chan<- string.
+	Sender chan string
+	// Receiver is injected as <-chan string. It is never closed.
+	Receiver chan string
+}
+
+// ByteSliceConnection carries byte slices: every message the peer sends, text
+// or binary, arrives on Receiver as a new slice; every slice put on Sender
+// goes out as one binary frame.
+type ByteSliceConnection struct {
+	*Connection
+
+	// Sender is injected as chan<- []byte.
+	Sender chan []byte
+	// Receiver is injected as <-chan []byte. It is never closed.
+	Receiver chan []byte
+}
+
+// JSONConnection carries JSON values of the type given to JSON, as pointers:
+// every message the peer sends is decoded into a new *T on Receiver; every *T
+// put on Sender goes out as one text frame of encoding/json Encoder output
+// (with its trailing newline).
+type JSONConnection struct {
+	*Connection
+
+	// Sender is a chan *T, injected as chan<- *T.
+	Sender reflect.Value
+	// Receiver is a chan *T, injected as <-chan *T. It is never closed.
+	Receiver reflect.Value
+}
+
+func newConnection(o *Options, remoteAddr string) *Connection {
+	return &Connection{
+		Options:    o,
+		Error:      make(chan error, 1),
+		Disconnect: make(chan int, 1),
+		Done:       make(chan bool, 3),
+		remoteAddr: remoteAddr,
+	}
+}

@@ -1,0 +1,284 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/sync/errgroup"
+)
+
+// errEnded is what a loop returns once it has decided the connection's end;
+// it only serves to cancel the group.
+var errEnded = errors.New("sockets: connection ended")
+
+// pump runs one connection: a read loop, a write/ping loop and a shutdown
+// loop in one errgroup, under a context of the connection's own. Whichever
+// loop sees the end first records it (finish) and returns an error, which
+// cancels the context; the shutdown loop then closes the socket as the
+// recorded ending says, waits for the other loops and tells the handler.
+type pump struct {
+	*Connection
+	ws   *websocket.Conn
+	raw  net.Conn // the hijacked TCP connection, for the close deadline
+	box  box
+	bufs *sync.Pool // read buffers, shared by the handler's connections
+
+	group  *errgroup.Group
+	ctx    context.Context
+	cancel context.CancelFunc
+	loops  sync.WaitGroup // read, write and ping goroutines
+
+	born     time.Time
+	lastRead atomic.Int64 // time since born of the last message or pong read
+	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
+	pinging  atomic.Bool  // a ping awaits its pong
+
+	once   sync.Once
+	ending ending
+	ended  chan struct{} // closed once the ending is decided
+}
+
+func newPump(c *Connection, bufs *sync.Pool) *pump {
+	p := &pump{Connection: c, bufs: bufs, born: time.Now(), ended: make(chan struct{})}
+	c.ended = p.ended
+	return p
+}
+
+// run starts the loops. base bounds the connection: its cancellation shuts
+// the connection down with 1001.
+func (p *pump) run(base context.Context) {
+	ctx, cancel := context.WithCancel(base)
+	p.cancel = cancel
+	p.group, p.ctx = errgroup.WithContext(ctx)
+	p.loops.Add(2)
+	p.group.Go(p.readLoop)
+	p.group.Go(p.writeLoop)
+	p.group.Go(p.shutdownLoop)
+}
+
+// wait returns once the connection has ended and every goroutine of it has
+// returned.
+func (p *pump) wait() {
+	_ = p.group.Wait()
+	p.cancel()
+}
+
+// finish records e as the connection's ending unless one was recorded
+// already, and returns errEnded for the calling loop to return.
+func (p *pump) finish(e ending) error {
+	p.once.Do(func() {
+		p.ending = e
+		close(p.ended)
+	})
+	return errEnded
+}
+
+// abort ends the connection from outside the loops.
+func (p *pump) abort(e ending) {
+	p.finish(e)
+	p.cancel()
+}
+
+// touch records read activity from the peer.
+func (p *pump) touch() {
+	p.lastRead.Store(int64(time.Since(p.born)))
+}
+
+// onPong is the transport's pong callback: a pong is read activity.
+func (p *pump) onPong(context.Context, []byte) { p.touch() }
+
+// readLoop reads messages, decodes them and delivers them to the receiver.
+// While the receiver is full it holds one value and reads no further, so the
+// peer meets TCP back-pressure and memory stays bounded; the silence
+// deadline is suspended meanwhile, since unread pongs are not the peer's
+// fault. It never blocks past the connection's end.
+func (p *pump) readLoop() error {
+	defer p.loops.Done()
+	for {
+		_, r, err := p.ws.Reader(context.Background())
+		if err != nil {
+			return p.finish(readEnding(err))
+		}
+		buf := p.bufs.Get().(*[]byte)
+		msg, err := readAll(r, (*buf)[:0])
+		if err == nil {
+			p.touch()
+			if err = p.box.decode(msg); err != nil {
+				err = p.finish(decodeEnding(err))
+			}
+		} else {
+			err = p.finish(readEnding(err))
+		}
+		*buf = msg[:0]
+		p.bufs.Put(buf)
+		if err != nil {
+			return err
+		}
+		if p.box.offer() {
+			continue
+		}
+		p.holding.Store(true)
+		delivered := p.ctx.Err() == nil && p.box.deliver(p.ctx.Done())
+		p.holding.Store(false)
+		if !delivered {
+			return nil
+		}
+		p.touch()
+	}
+}
+
+// readAll appends the rest of r to buf, growing it as needed. The transport's
+// read limit bounds the total.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return buf, nil
+			}
+			return buf, err
+		}
+	}
+}
+
+// writeLoop writes what the handler sends, pings the peer, watches the
+// silence deadline, and ends the connection when the handler closes its
+// sender or sends a close code.
+func (p *pump) writeLoop() error {
+	defer p.loops.Done()
+	ticker := time.NewTicker(p.PingPeriod)
+	defer ticker.Stop()
+	deadline := time.NewTimer(p.PongWait)
+	defer deadline.Stop()
+	ev := events{disconnect: p.Disconnect, ping: ticker.C, deadline: deadline.C, stop: p.ctx.Done()}
+	for {
+		switch p.box.wait(&ev) {
+		case evValue:
+			if err := p.write(); err != nil {
+				return err
+			}
+		case evSenderClosed:
+			return p.finish(senderClosedEnding())
+		case evDisconnect:
+			// Everything queued before the code goes out before the close
+			// frame. The sender holds at most its capacity of such values.
+			for range p.SendChannelBuffer {
+				if !p.box.poll() {
+					break
+				}
+				if err := p.write(); err != nil {
+					return err
+				}
+			}
+			return p.finish(disconnectEnding(ev.code))
+		case evPing:
+			p.ping()
+		case evDeadline:
+			if p.holding.Load() {
+				deadline.Reset(p.PongWait)
+				continue
+			}
+			silence := time.Since(p.born) - time.Duration(p.lastRead.Load())
+			if silence < p.PongWait {
+				deadline.Reset(p.PongWait - silence)
+				continue
+			}
+			return p.finish(silentPeerEnding())
+		case evStop:
+			return nil
+		}
+	}
+}
+
+// write encodes the staged sender value and writes it as one frame.
+func (p *pump) write() error {
+	typ, frame, err := p.box.encode()
+	if err != nil {
+		return p.finish(encodeEnding(err))
+	}
+	err = p.ws.Write(context.Background(), typ, frame)
+	p.box.sent()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, net.ErrClosed) {
+		// The transport closed the socket, or sent a close frame, on the
+		// read side (a peer's close, an oversized message): the read loop
+		// reports that cause. Wait for it, bounded.
+		t := time.NewTimer(p.closeWait())
+		defer t.Stop()
+		select {
+		case <-p.ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	return p.finish(writeEnding(err))
+}
+
+// ping sends one ping in a goroutine of its own, since the transport's Ping
+// waits for the pong, and a ping must never hold back a message. While one
+// ping awaits its pong no other is sent.
+func (p *pump) ping() {
+	if !p.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	if p.enabled(LogLevelDebug) {
+		p.logf(LogLevelDebug, p.remoteAddr, "Sending ping")
+	}
+	p.loops.Add(1)
+	p.group.Go(func() error {
+		defer p.loops.Done()
+		defer p.pinging.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), p.PongWait)
+		defer cancel()
+		err := p.ws.Ping(ctx)
+		if err == nil || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			// Answered; or unanswered, which the silence deadline judges;
+			// or the connection is closing, which another loop reports.
+			return nil
+		}
+		return p.finish(writeEnding(err))
+	})
+}
+
+// shutdownLoop waits for the end, closes the socket as the ending says, waits
+// for the other loops, then tells the handler: the cause on the error
+// channel first, then done.
+func (p *pump) shutdownLoop() error {
+	<-p.ctx.Done()
+	p.finish(shutdownEnding()) // only if nothing else ended it: the base context was cancelled
+	e := p.ending
+	switch e.act {
+	case actClose:
+		// Bound the wait for the peer's close frame; writes are bounded by
+		// WriteWait already.
+		_ = p.raw.SetReadDeadline(time.Now().Add(p.closeWait()))
+		_ = p.ws.Close(e.code, e.reason)
+	case actDrop:
+		_ = p.ws.CloseNow()
+	}
+	p.loops.Wait()
+
+	if e.msg != "" {
+		p.logf(e.level, p.remoteAddr, "%s", e.msg)
+	}
+	p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
+	if e.cause != nil {
+		p.Error <- e.cause // capacity 1, and the only send: never blocks
+	}
+	p.Done <- true
+	close(p.Done)
+	close(p.Error)
+	return nil
+}
