@@ -245,8 +245,9 @@ func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
 	err := json.NewEncoder(w).Encode(b.out.Interface())
 	*b.buf = w.Bytes()
 	if err != nil {
+		typ := b.out.Type()
 		b.sent()
-		return 0, nil, fmt.Errorf("encode %v as JSON: %w", b.out.Type(), err)
+		return 0, nil, fmt.Errorf("encode %v as JSON: %w", typ, err)
 	}
 	return websocket.MessageText, *b.buf, nil
 }

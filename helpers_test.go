@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -54,11 +55,15 @@ func (b *logBuffer) lines() []string {
 type testServer struct {
 	t        *testing.T
 	srv      *httptest.Server
-	host     string // host:port
-	url      string // ws://host:port/ws
-	macaron  *logBuffer
+	host     string        // host:port
+	url      string        // ws://host:port/ws
+	macaron  *logBuffer    // Macaron's logger (recovery's PANIC lines)
+	httpLog  *logBuffer    // net/http's error log
 	finished chan struct{} // receives once per request the middleware returned from
 }
+
+// newLogger returns a logger writing bare lines to w.
+func newLogger(w io.Writer) *log.Logger { return log.New(w, "", 0) }
 
 // options returns test options writing to logs, with short timings unless
 // the caller overrides them.
@@ -72,26 +77,35 @@ func testOptions(logs *logBuffer) *Options {
 	}
 }
 
+// checkLeaks registers a goroutine leak check that runs after every other
+// cleanup of the test, servers and clients included. Call it first.
+func checkLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
 // serve starts a server whose /ws route runs handlers (the middleware first),
-// and registers its shutdown and a goroutine leak check for the end of the
-// test.
+// and registers its shutdown; the test's clients close before it.
 func serve(t *testing.T, handlers ...macaron.Handler) *testServer {
 	t.Helper()
-	ts := &testServer{t: t, macaron: &logBuffer{}, finished: make(chan struct{}, 64)}
+	ts := &testServer{t: t, macaron: &logBuffer{}, httpLog: &logBuffer{}, finished: make(chan struct{}, 64)}
 	m := macaron.New()
 	m.Map(log.New(ts.macaron, "[Macaron] ", 0))
-	m.Use(macaron.Recovery())
 	m.Use(func(c *macaron.Context) {
 		defer func() { ts.finished <- struct{}{} }()
 		c.Next()
 	})
+	m.Use(macaron.Recovery())
 	m.Any("/ws", handlers...)
-	ts.srv = httptest.NewServer(m)
+	ts.srv = httptest.NewUnstartedServer(m)
+	ts.srv.Config.ErrorLog = newLogger(ts.httpLog)
+	ts.srv.Start()
 	ts.host = strings.TrimPrefix(ts.srv.URL, "http://")
 	ts.url = "ws://" + ts.host + "/ws"
 	t.Cleanup(func() {
 		ts.srv.Close()
-		goleak.VerifyNone(t)
+		if s := ts.httpLog.String(); s != "" {
+			t.Errorf("net/http logged: %s", s)
+		}
 	})
 	return ts
 }
@@ -185,13 +199,18 @@ type end struct {
 // is already on the error channel when done fires; then done and the error
 // channel are closed. Call it from the handler.
 func watchEnd(done <-chan bool, errc <-chan error) end {
-	var e end
-	timeout := time.After(wait)
 	select {
-	case e.firstDone = <-done:
-	case <-timeout:
-		return e
+	case first := <-done:
+		return endAfter(first, done, errc)
+	case <-time.After(wait):
+		return end{}
 	}
+}
+
+// endAfter is watchEnd once done has yielded first.
+func endAfter(first bool, done <-chan bool, errc <-chan error) end {
+	e := end{firstDone: first}
+	timeout := time.After(wait)
 	select {
 	case err, ok := <-errc:
 		if ok {
@@ -224,3 +243,62 @@ func watchEnd(done <-chan bool, errc <-chan error) end {
 
 // clean reports whether the end had done fire once and both channels closed.
 func (e end) clean() bool { return e.firstDone && e.doneClosed && e.errClosed }
+
+// probe is a handler that reports what it receives on got, sends what the
+// test puts on send, passes codes from disconnect on, and reports the end.
+type probe[T any] struct {
+	got        chan T
+	send       chan T
+	disconnect chan int
+	ends       chan end
+}
+
+func newProbe[T any]() *probe[T] {
+	return &probe[T]{got: make(chan T, 100), send: make(chan T, 100), disconnect: make(chan int, 1), ends: make(chan end, 1)}
+}
+
+func (p *probe[T]) handler(in <-chan T, out chan<- T, errc <-chan error, disc chan<- int, done <-chan bool) {
+	for {
+		select {
+		case m := <-in:
+			p.got <- m
+		case m := <-p.send:
+			out <- m
+		case code := <-p.disconnect:
+			disc <- code
+		case first := <-done:
+			p.ends <- endAfter(first, done, errc)
+			return
+		}
+	}
+}
+
+// end waits for the handler's report of the end.
+func (p *probe[T]) end(t *testing.T) end {
+	t.Helper()
+	return recv(t, p.ends, "the end of the connection")
+}
+
+// next waits for the next value the handler received.
+func (p *probe[T]) next(t *testing.T) T {
+	t.Helper()
+	return recv(t, p.got, "a message at the handler")
+}
+
+// write sends one message from the client.
+func write(t *testing.T, c *gorilla.Conn, typ int, p []byte) {
+	t.Helper()
+	_ = c.SetWriteDeadline(time.Now().Add(wait))
+	if err := c.WriteMessage(typ, p); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+// closeFrom sends a close frame from the client.
+func closeFrom(t *testing.T, c *gorilla.Conn, code int, reason string) {
+	t.Helper()
+	msg := gorilla.FormatCloseMessage(code, reason)
+	if err := c.WriteControl(gorilla.CloseMessage, msg, time.Now().Add(wait)); err != nil {
+		t.Fatalf("write close: %v", err)
+	}
+}

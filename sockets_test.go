@@ -14,25 +14,16 @@ func echoStrings(ends chan<- end) func(<-chan string, chan<- string, <-chan erro
 			select {
 			case m := <-in:
 				out <- m
-			case v := <-done:
-				e := watchEnd(closedWith(v), errc)
-				ends <- e
+			case first := <-done:
+				ends <- endAfter(first, done, errc)
 				return
 			}
 		}
 	}
 }
 
-// closedWith returns a done channel that yields v and is then closed, to hand
-// a value already received from done on to watchEnd.
-func closedWith(v bool) <-chan bool {
-	ch := make(chan bool, 1)
-	ch <- v
-	close(ch)
-	return ch
-}
-
 func TestEchoMessagesAndPeerClose(t *testing.T) {
+	checkLeaks(t)
 	logs := &logBuffer{}
 	ends := make(chan end, 1)
 	ts := serve(t, Messages(testOptions(logs)), echoStrings(ends))
