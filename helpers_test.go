@@ -267,6 +267,10 @@ func (p *probe[T]) handler(in <-chan T, out chan<- T, errc <-chan error, disc ch
 		case code := <-p.disconnect:
 			disc <- code
 		case first := <-done:
+			// What is left in the receiver stays readable after done.
+			for len(in) > 0 {
+				p.got <- <-in
+			}
 			p.ends <- endAfter(first, done, errc)
 			return
 		}
