@@ -54,16 +54,17 @@ func newApp(ctx context.Context, logger *log.Logger) *macaron.Macaron {
 		ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = ctx.Resp.Write(indexPage)
 	})
-	m.Get("/sockets/rooms/:room/:name", sockets.JSON(Message{}, &sockets.Options{Context: ctx}), c.serve)
+	m.Get("/sockets/rooms/:room/:name", sockets.JSON(Message{}, &sockets.Options{Context: ctx, Logger: logger}), c.serve)
 	return m
 }
 
 // serve is the WebSocket handler: it joins the room, relays the member's
 // messages to the room until the connection ends, then leaves.
-func (c *chat) serve(params macaron.Params, receiver <-chan *Message, sender chan<- *Message,
+func (c *chat) serve(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
 	done <-chan bool, disconnect chan<- int, errc <-chan error) {
-	r := c.room(params["room"])
-	me := &member{name: params["name"], sender: sender, kick: disconnect}
+	roomName := ctx.Params("room")
+	r := c.room(roomName)
+	me := &member{name: ctx.Params("name"), sender: sender, kick: disconnect}
 	r.join(me)
 	r.broadcast(&Message{Type: "join", From: me.name})
 	for {
@@ -75,7 +76,7 @@ func (c *chat) serve(params macaron.Params, receiver <-chan *Message, sender cha
 			select {
 			case err := <-errc:
 				if err != nil {
-					c.log.Printf("%s left room %s: %v", me.name, params["room"], err)
+					c.log.Printf("%s left room %s: %v", me.name, roomName, err)
 				}
 			default:
 			}
