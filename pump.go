@@ -25,7 +25,8 @@ var errEnded = errors.New("sockets: connection ended")
 type pump struct {
 	*Connection
 	ws   *websocket.Conn
-	raw  net.Conn // the hijacked TCP connection, for the close deadline
+	raw  net.Conn   // the hijacked TCP connection, for the close deadline
+	out  *writeConn // what the transport writes through, for batching
 	box  box
 	bufs *sync.Pool // read buffers, shared by the handler's connections
 
@@ -164,7 +165,7 @@ func (p *pump) writeLoop() error {
 	for {
 		switch p.box.wait(&ev) {
 		case evValue:
-			if err := p.write(); err != nil {
+			if err := p.writeBatch(); err != nil {
 				return err
 			}
 		case evSenderClosed:
@@ -198,6 +199,23 @@ func (p *pump) writeLoop() error {
 			return nil
 		}
 	}
+}
+
+// maxBatchValues bounds how many queued values one batch writes.
+const maxBatchValues = 64
+
+// writeBatch writes the staged value and whatever else the sender already
+// holds, up to maxBatchValues, and puts them on the socket together.
+func (p *pump) writeBatch() error {
+	p.out.beginBatch()
+	err := p.write()
+	for n := 1; err == nil && n < maxBatchValues && p.box.poll(); n++ {
+		err = p.write()
+	}
+	if ferr := p.out.endBatch(); err == nil && ferr != nil {
+		err = p.finish(writeEnding(ferr))
+	}
+	return err
 }
 
 // write encodes the staged sender value and writes it as one frame.

@@ -149,7 +149,7 @@ func (m *middleware) serve(c *macaron.Context) {
 
 	conn := newConnection(o, remote)
 	p := newPump(conn, &m.bufs)
-	uw := &upgradeWriter{ResponseWriter: c.Resp, writeWait: o.WriteWait}
+	uw := &upgradeWriter{ResponseWriter: c.Resp, writeWait: o.WriteWait, bufs: &m.bufs}
 	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
@@ -160,7 +160,7 @@ func (m *middleware) serve(c *macaron.Context) {
 		return
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
-	p.ws, p.raw = ws, uw.raw
+	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
 	p.box = m.kind(conn, c, &m.bufs)
 	c.Map((<-chan error)(conn.Error))
 	c.Map((chan<- int)(conn.Disconnect))

@@ -1,0 +1,24 @@
+module github.com/go-macaron/sockets/bench
+
+go 1.23.0
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/go-macaron/sockets v0.0.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/lxzan/gws v1.8.9
+	github.com/olahol/melody v1.1.4
+	gopkg.in/macaron.v1 v1.4.0
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/go-macaron/inject v0.0.0-20160627170012-d8a0b8677191 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/unknwon/com v0.0.0-20190804042917-757f69c95f3e // indirect
+	golang.org/x/crypto v0.0.0-20190701094942-4def268fd1a4 // indirect
+	golang.org/x/sync v0.16.0 // indirect
+	gopkg.in/ini.v1 v1.46.0 // indirect
+)
+
+replace github.com/go-macaron/sockets => ../
