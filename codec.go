@@ -19,16 +19,14 @@ const (
 	evValue        event = iota // the sender yielded a value, now staged
 	evSenderClosed              // the handler closed its sender
 	evDisconnect                // the handler sent a close code
-	evPing                      // time to ping
-	evDeadline                  // the silence deadline may have passed
+	evTimer                     // time to ping, or to check the peer's silence
 	evStop                      // the connection is ending
 )
 
 // events holds the channels the write loop waits on besides the sender.
 type events struct {
 	disconnect <-chan int
-	ping       <-chan time.Time
-	deadline   <-chan time.Time
+	timer      <-chan time.Time
 	stop       <-chan struct{}
 
 	code int // the close code, after evDisconnect
@@ -101,10 +99,8 @@ func (b *chanBox[T]) wait(ev *events) event {
 		return evValue
 	case ev.code = <-ev.disconnect:
 		return evDisconnect
-	case <-ev.ping:
-		return evPing
-	case <-ev.deadline:
-		return evDeadline
+	case <-ev.timer:
+		return evTimer
 	case <-ev.stop:
 		return evStop
 	}
@@ -154,7 +150,7 @@ type jsonBox struct {
 	bufs       *sync.Pool
 	buf        *[]byte
 
-	cases    [6]reflect.SelectCase
+	cases    [4]reflect.SelectCase
 	casesFor *events
 }
 
@@ -162,10 +158,8 @@ type jsonBox struct {
 const (
 	caseSend = iota
 	caseDisconnect
-	casePing
-	caseDeadline
+	caseTimer
 	caseStop
-	caseDeliver
 )
 
 func (b *jsonBox) decode(p []byte) error {
@@ -199,16 +193,15 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 
 func (b *jsonBox) wait(ev *events) event {
 	if b.casesFor != ev {
-		b.cases = [6]reflect.SelectCase{
+		b.cases = [4]reflect.SelectCase{
 			caseSend:       {Dir: reflect.SelectRecv, Chan: b.send},
 			caseDisconnect: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
-			casePing:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.ping)},
-			caseDeadline:   {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.deadline)},
+			caseTimer:      {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
 			caseStop:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
 		}
 		b.casesFor = ev
 	}
-	chosen, v, ok := reflect.Select(b.cases[:caseDeliver])
+	chosen, v, ok := reflect.Select(b.cases[:])
 	switch chosen {
 	case caseSend:
 		if !ok {
@@ -219,10 +212,8 @@ func (b *jsonBox) wait(ev *events) event {
 	case caseDisconnect:
 		ev.code = int(v.Int())
 		return evDisconnect
-	case casePing:
-		return evPing
-	case caseDeadline:
-		return evDeadline
+	case caseTimer:
+		return evTimer
 	default:
 		return evStop
 	}

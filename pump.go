@@ -40,6 +40,12 @@ type pump struct {
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
 	pinging  atomic.Bool  // a ping awaits its pong
 
+	// Write loop state.
+	ev       events
+	timer    *time.Timer   // fires for the next ping or silence check
+	nextPing time.Duration // since born
+	deadline time.Duration // since born: when the peer's silence is checked
+
 	once   sync.Once
 	ending ending
 	ended  chan struct{} // closed once the ending is decided
@@ -54,13 +60,11 @@ func newPump(c *Connection, bufs *sync.Pool) *pump {
 // run starts the loops. base bounds the connection: its cancellation shuts
 // the connection down with 1001.
 func (p *pump) run(base context.Context) {
-	ctx, cancel := context.WithCancel(base)
-	p.cancel = cancel
-	p.group, p.ctx = errgroup.WithContext(ctx)
-	p.loops.Add(2)
+	p.ctx, p.cancel = context.WithCancel(base)
+	p.group = new(errgroup.Group)
+	p.loops.Add(1)
 	p.group.Go(p.readLoop)
 	p.group.Go(p.writeLoop)
-	p.group.Go(p.shutdownLoop)
 }
 
 // wait returns once the connection has ended and every goroutine of it has
@@ -71,19 +75,15 @@ func (p *pump) wait() {
 }
 
 // finish records e as the connection's ending unless one was recorded
-// already, and returns errEnded for the calling loop to return.
+// already, cancels the connection's context, and returns errEnded for the
+// calling loop to return.
 func (p *pump) finish(e ending) error {
 	p.once.Do(func() {
 		p.ending = e
 		close(p.ended)
 	})
-	return errEnded
-}
-
-// abort ends the connection from outside the loops.
-func (p *pump) abort(e ending) {
-	p.finish(e)
 	p.cancel()
+	return errEnded
 }
 
 // touch records read activity from the peer.
@@ -154,51 +154,74 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 
 // writeLoop writes what the handler sends, pings the peer, watches the
 // silence deadline, and ends the connection when the handler closes its
-// sender or sends a close code.
+// sender or sends a close code. What it does on each event lives in
+// handle, so that the stack of a loop parked in wait stays shallow, which
+// lets the runtime shrink it: an idle connection costs less.
 func (p *pump) writeLoop() error {
-	defer p.loops.Done()
-	ticker := time.NewTicker(p.PingPeriod)
-	defer ticker.Stop()
-	deadline := time.NewTimer(p.PongWait)
-	defer deadline.Stop()
-	ev := events{disconnect: p.Disconnect, ping: ticker.C, deadline: deadline.C, stop: p.ctx.Done()}
+	defer p.shutdown()
+	// One timer serves both the pings and the silence deadline, both kept
+	// as durations since the connection was born.
+	p.nextPing, p.deadline = p.PingPeriod, p.PongWait
+	p.timer = time.NewTimer(min(p.nextPing, p.deadline))
+	defer p.timer.Stop()
+	p.ev = events{disconnect: p.Disconnect, timer: p.timer.C, stop: p.ctx.Done()}
 	for {
-		switch p.box.wait(&ev) {
-		case evValue:
-			if err := p.writeBatch(); err != nil {
-				return err
-			}
-		case evSenderClosed:
-			return p.finish(senderClosedEnding())
-		case evDisconnect:
-			// Everything queued before the code goes out before the close
-			// frame. The sender holds at most its capacity of such values.
-			for range p.SendChannelBuffer {
-				if !p.box.poll() {
-					break
-				}
-				if err := p.write(); err != nil {
-					return err
-				}
-			}
-			return p.finish(disconnectEnding(ev.code))
-		case evPing:
-			p.ping()
-		case evDeadline:
-			if p.holding.Load() {
-				deadline.Reset(p.PongWait)
-				continue
-			}
-			silence := time.Since(p.born) - time.Duration(p.lastRead.Load())
-			if silence < p.PongWait {
-				deadline.Reset(p.PongWait - silence)
-				continue
-			}
-			return p.finish(silentPeerEnding())
-		case evStop:
-			return nil
+		if stop, err := p.handle(p.box.wait(&p.ev)); stop {
+			return err
 		}
 	}
+}
+
+// handle acts on one event of the write loop and reports whether the loop
+// is over.
+func (p *pump) handle(e event) (stop bool, err error) {
+	switch e {
+	case evValue:
+		err = p.writeBatch()
+		return err != nil, err
+	case evSenderClosed:
+		return true, p.finish(senderClosedEnding())
+	case evDisconnect:
+		// Everything queued before the code goes out before the close
+		// frame. The sender holds at most its capacity of such values.
+		for range p.SendChannelBuffer {
+			if !p.box.poll() {
+				break
+			}
+			if err := p.write(); err != nil {
+				return true, err
+			}
+		}
+		return true, p.finish(disconnectEnding(p.ev.code))
+	case evTimer:
+		return p.tick()
+	default: // evStop
+		return true, nil
+	}
+}
+
+// tick pings when a ping is due and checks the peer's silence when the
+// deadline is due, then sets the timer for whichever comes next.
+func (p *pump) tick() (stop bool, err error) {
+	now := time.Since(p.born)
+	if now >= p.nextPing {
+		p.ping()
+		p.nextPing = now + p.PingPeriod
+	}
+	if now >= p.deadline {
+		last := time.Duration(p.lastRead.Load())
+		switch {
+		case p.holding.Load():
+			// Unread pongs are not the peer's silence.
+			p.deadline = now + p.PongWait
+		case now-last >= p.PongWait:
+			return true, p.finish(silentPeerEnding())
+		default:
+			p.deadline = last + p.PongWait
+		}
+	}
+	p.timer.Reset(min(p.nextPing, p.deadline) - now)
+	return false, nil
 }
 
 // maxBatchValues bounds how many queued values one batch writes.
@@ -270,12 +293,14 @@ func (p *pump) ping() {
 	})
 }
 
-// shutdownLoop waits for the end, closes the socket as the ending says, waits
-// for the other loops, then tells the handler: the cause on the error
-// channel first, then done.
-func (p *pump) shutdownLoop() error {
-	<-p.ctx.Done()
-	p.finish(shutdownEnding()) // only if nothing else ended it: the base context was cancelled
+// shutdown runs when the write loop returns, whatever ended the connection:
+// it closes the socket as the ending says, waits for the read loop and any
+// ping, then tells the handler: the cause on the error channel first, then
+// done.
+func (p *pump) shutdown() {
+	// Only if nothing else ended it: the base context was cancelled. It
+	// also cancels the context, so a read loop waiting to deliver gives up.
+	p.finish(shutdownEnding())
 	e := p.ending
 	switch e.act {
 	case actClose:
@@ -298,5 +323,4 @@ func (p *pump) shutdownLoop() error {
 	p.Done <- true
 	close(p.Done)
 	close(p.Error)
-	return nil
 }

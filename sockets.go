@@ -181,7 +181,7 @@ func (m *middleware) serve(c *macaron.Context) {
 			// The handler chain panicked: close with 1011, and let the
 			// panic go on, unrecovered, to Macaron's recovery once the
 			// connection is down.
-			p.abort(panicEnding())
+			p.finish(panicEnding())
 		}
 		p.wait()
 	}()

@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// heapAndStacks returns the bytes in use by the heap and goroutine stacks
+// after two collections.
+func heapAndStacks() (heap, stacks uint64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.StackInuse
+}
+
+// waitGoroutines waits, bounded, until at most n goroutines run.
+func waitGoroutines(n int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+// BenchmarkIdle: 2000 open idle connections. It reports the bytes (heap and
+// stacks) and goroutines each connection costs, client side included (the
+// client holds a net.Conn and a 4 KiB read buffer per connection, the same
+// for every contender; "tcp" shows that floor), and the goroutines left once
+// all are closed.
+func BenchmarkIdle(b *testing.B) {
+	const conns = 2000
+	for _, c := range echoContenders {
+		run(b, c, func(b *testing.B, s *server) {
+			for i := 0; i < b.N; i++ {
+				baseG := runtime.NumGoroutine()
+				baseH, baseS := heapAndStacks()
+				cls := dialAll(b, s, conns)
+				waitOpen(b, s, conns)
+				heap, stacks := heapAndStacks()
+				g := runtime.NumGoroutine()
+				for _, cl := range cls {
+					cl.close()
+				}
+				waitOpen(b, s, 0)
+				left := waitGoroutines(baseG) - baseG
+				b.ReportMetric(float64(heap+stacks-baseH-baseS)/conns, "B/conn")
+				b.ReportMetric(float64(stacks-baseS)/conns, "stack-B/conn")
+				b.ReportMetric(float64(g-baseG)/conns, "goroutines/conn")
+				b.ReportMetric(float64(left), "goroutines-left")
+			}
+		})
+	}
+}
+
+// BenchmarkHandshake: connections opened in bursts of up to 1000 at once,
+// each closed right after its handshake.
+func BenchmarkHandshake(b *testing.B) {
+	const burst = 1000
+	for _, c := range echoContenders {
+		run(b, c, func(b *testing.B, s *server) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for done := 0; done < b.N; {
+				n := min(burst, b.N-done)
+				var wg sync.WaitGroup
+				errs := make(chan error, n)
+				for range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						cl, err := dialWS(s.addr, s.path)
+						if err != nil {
+							errs <- err
+							return
+						}
+						cl.close()
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+				done += n
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "handshakes/s")
+			b.StopTimer()
+			waitOpen(b, s, 0)
+		})
+	}
+}
