@@ -17,11 +17,13 @@ import (
 // it only serves to cancel the group.
 var errEnded = errors.New("sockets: connection ended")
 
-// pump runs one connection: a read loop, a write/ping loop and a shutdown
-// loop in one errgroup, under a context of the connection's own. Whichever
-// loop sees the end first records it (finish) and returns an error, which
-// cancels the context; the shutdown loop then closes the socket as the
-// recorded ending says, waits for the other loops and tells the handler.
+// pump runs one connection: a read loop and a write/ping loop in one
+// errgroup, under a context of the connection's own. Whichever loop sees the
+// end first records it (finish), which cancels the context; the write loop
+// then shuts the connection down (shutdown): it closes the socket as the
+// recorded ending says, waits for the read loop and any ping, and tells the
+// handler. Shutting down from the write loop, rather than from a third
+// goroutine, saves a goroutine stack per connection.
 type pump struct {
 	*Connection
 	ws   *websocket.Conn
