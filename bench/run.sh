@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark COUNT times (default 6), the echo ones also at
-# GOMAXPROCS=1, saves the raw output in new.txt and regenerates the results
-# section of README.md from it. Takes about COUNT x 2 minutes.
+# GOMAXPROCS=1, as COUNT separate passes so that the contenders interleave
+# (go test -count repeats each benchmark back to back), saves the raw output
+# in new.txt and regenerates the results section of README.md from it.
+# Takes about COUNT x 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")"
 count=${COUNT:-6}
-{
-  go test -run '^$' -bench . -cpu 2 -count "$count" -timeout 60m .
-  go test -run '^$' -bench 'Echo' -cpu 1 -count "$count" -timeout 60m .
-} | tee new.txt
+go test -c -o bench.test .
+trap 'rm -f bench.test' EXIT
+: > new.txt
+for pass in $(seq "$count"); do
+  echo "pass $pass of $count" >&2
+  ./bench.test -test.run '^$' -test.bench . -test.cpu 2 -test.timeout 60m | tee -a new.txt
+  ./bench.test -test.run '^$' -test.bench 'Echo' -test.cpu 1 -test.timeout 60m | tee -a new.txt
+done
 go run ./cmd/benchtable -readme README.md < new.txt

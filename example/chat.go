@@ -4,9 +4,9 @@ import (
 	"context"
 	_ "embed"
 	"log"
-	"sync"
 
 	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/hub"
 	"gopkg.in/macaron.v1"
 )
 
@@ -21,32 +21,17 @@ type Message struct {
 	Text string `json:"text"`
 }
 
-// room is one chat room: its members' senders, by member.
-type room struct {
-	mu      sync.Mutex
-	members map[*member]struct{}
-}
-
-// member is one connection in a room.
-type member struct {
-	name   string
-	sender chan<- *Message
-	// kick takes a close code; a member whose sender is full is closed
-	// with 1008 rather than stalling the room.
-	kick chan<- int
-}
-
-// chat holds the rooms.
+// chat serves the rooms of one server; with a Redis backplane its rooms
+// span every server sharing that Redis.
 type chat struct {
-	mu    sync.Mutex
-	rooms map[string]*room
-	log   *log.Logger
+	hub *hub.Hub[*Message]
+	log *log.Logger
 }
 
 // newApp returns the example's Macaron app. Cancelling ctx closes every
 // WebSocket with 1001.
-func newApp(ctx context.Context, logger *log.Logger) *macaron.Macaron {
-	c := &chat{rooms: make(map[string]*room), log: logger}
+func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message]) *macaron.Macaron {
+	c := &chat{hub: rooms, log: logger}
 	m := macaron.New()
 	m.Map(logger)
 	m.Use(macaron.Recovery())
@@ -62,69 +47,21 @@ func newApp(ctx context.Context, logger *log.Logger) *macaron.Macaron {
 // messages to the room until the connection ends, then leaves.
 func (c *chat) serve(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
 	done <-chan bool, disconnect chan<- int, errc <-chan error) {
-	roomName := ctx.Params("room")
-	r := c.room(roomName)
-	me := &member{name: ctx.Params("name"), sender: sender, kick: disconnect}
-	r.join(me)
-	r.broadcast(&Message{Type: "join", From: me.name})
+	room, name := ctx.Params("room"), ctx.Params("name")
+	me := c.hub.Join(room, name, sender, disconnect, done)
+	c.hub.Broadcast(room, &Message{Type: "join", From: name})
 	for {
 		select {
 		case msg := <-receiver:
-			msg.Type, msg.From = "message", me.name
-			r.broadcast(msg)
+			msg.Type, msg.From = "message", name
+			c.hub.Broadcast(room, msg)
 		case <-done:
-			select {
-			case err := <-errc:
-				if err != nil {
-					c.log.Printf("%s left room %s: %v", me.name, roomName, err)
-				}
-			default:
+			if err := <-errc; err != nil {
+				c.log.Printf("%s left room %s: %v", name, room, err)
 			}
-			r.leave(me)
-			r.broadcast(&Message{Type: "leave", From: me.name})
+			me.Leave()
+			c.hub.Broadcast(room, &Message{Type: "leave", From: name})
 			return
-		}
-	}
-}
-
-// room returns the named room, creating it.
-func (c *chat) room(name string) *room {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.rooms[name]
-	if !ok {
-		r = &room{members: make(map[*member]struct{})}
-		c.rooms[name] = r
-	}
-	return r
-}
-
-func (r *room) join(m *member) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.members[m] = struct{}{}
-}
-
-func (r *room) leave(m *member) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.members, m)
-}
-
-// broadcast sends msg to every member, its author included. It never
-// blocks: a member whose sender is full is disconnected with 1008 (policy
-// violation).
-func (r *room) broadcast(msg *Message) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for m := range r.members {
-		select {
-		case m.sender <- msg:
-		default:
-			select {
-			case m.kick <- 1008:
-			default:
-			}
 		}
 	}
 }

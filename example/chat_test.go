@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-macaron/sockets/hub"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
@@ -46,7 +47,10 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 func TestRooms(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := httptest.NewServer(newApp(ctx, log.New(io.Discard, "", 0)))
+	quiet := log.New(io.Discard, "", 0)
+	rooms := hub.New[*Message](hub.Options{Logger: quiet})
+	defer rooms.Close()
+	srv := httptest.NewServer(newApp(ctx, quiet, rooms))
 	defer srv.Close()
 
 	a1 := join(t, srv, "A", "ann")

@@ -1,9 +1,11 @@
 // Command example serves the chat of the original go-macaron/sockets README:
 // rooms, names and JSON messages over a WebSocket, with a page to use it.
 //
-//	go run ./example -addr 127.0.0.1:4000
+//	cd example && go run . -addr 127.0.0.1:4000
 //
-// then open http://127.0.0.1:4000 in two browser tabs.
+// then open http://127.0.0.1:4000 in two browser tabs. With -redis
+// 127.0.0.1:6379, rooms are shared with every other server started with the
+// same Redis.
 package main
 
 import (
@@ -16,27 +18,46 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/go-macaron/sockets/hub"
+	redisbp "github.com/go-macaron/sockets/hub/redis"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:4000", "address to listen on")
+	redisAddr := flag.String("redis", "", "Redis address (host:port) to share rooms with other servers; empty: rooms stay in this process")
 	flag.Parse()
+	logger := log.New(os.Stdout, "[chat] ", log.LstdFlags)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	opts := hub.Options{Policy: hub.Disconnect, Logger: logger}
+	if *redisAddr != "" {
+		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr})
+		defer rdb.Close()
+		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger})
+		logger.Printf("rooms shared through Redis at %s", *redisAddr)
+	}
+	rooms := hub.New[*Message](opts)
+	defer rooms.Close()
+
+	signals, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Every WebSocket lives under sockets: Shutdown cancels it, which
+	// closes each of them with 1001 (going away). Shutdown itself does not
+	// track hijacked connections.
+	sockets, closeSockets := context.WithCancel(context.Background())
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second}
-	srv.Handler = newApp(ctx, log.New(os.Stdout, "[chat] ", log.LstdFlags))
+	srv.Handler = newApp(sockets, logger, rooms)
+	srv.RegisterOnShutdown(closeSockets)
 	go func() {
-		<-ctx.Done()
-		// Cancelling ctx closes every WebSocket with 1001 (going away);
-		// Shutdown then waits for the plain HTTP requests.
+		<-signals.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Printf("chat on http://%s", *addr)
+	logger.Printf("chat on http://%s", *addr)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		logger.Print(err)
 	}
 }

@@ -1,0 +1,211 @@
+package hub
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+const wait = 5 * time.Second
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// conn stands for the channels the middleware injects for one connection.
+type conn struct {
+	sender     chan string
+	disconnect chan int
+	done       chan bool
+}
+
+func newConn(buffer int) *conn {
+	return &conn{sender: make(chan string, buffer), disconnect: make(chan int, 1), done: make(chan bool, 3)}
+}
+
+// end fires done as the middleware does.
+func (c *conn) end() {
+	c.done <- true
+	close(c.done)
+}
+
+func (c *conn) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case v := <-c.sender:
+		return v
+	case <-time.After(wait):
+		t.Fatal("nothing delivered")
+		return ""
+	}
+}
+
+func quiet() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func TestJoinBroadcastLeave(t *testing.T) {
+	h := New[string](Options{Logger: quiet()})
+	defer h.Close()
+	a, b, c := newConn(10), newConn(10), newConn(10)
+	ma := h.Join("A", "ann", a.sender, a.disconnect, a.done)
+	h.Join("A", "bob", b.sender, b.disconnect, b.done)
+	h.Join("B", "cid", c.sender, c.disconnect, c.done)
+	if got := h.Members("A"); !slices.Equal(got, []string{"ann", "bob"}) {
+		t.Fatalf("members of A: %v", got)
+	}
+	h.Broadcast("A", "to all")
+	if a.next(t) != "to all" || b.next(t) != "to all" {
+		t.Fatal("broadcast not delivered to every member")
+	}
+	h.BroadcastOthers("A", "from ann", ma)
+	if b.next(t) != "from ann" {
+		t.Fatal("broadcast to others not delivered")
+	}
+	h.Broadcast("B", "room B")
+	if c.next(t) != "room B" {
+		t.Fatal("room B")
+	}
+	select {
+	case v := <-a.sender:
+		t.Fatalf("ann got %q: her own message, or room B's", v)
+	default:
+	}
+	ma.Leave()
+	ma.Leave() // twice is fine
+	if got := h.Members("A"); !slices.Equal(got, []string{"bob"}) {
+		t.Fatalf("after leave: %v", got)
+	}
+}
+
+func TestLeaveOnDone(t *testing.T) {
+	h := New[string](Options{Logger: quiet()})
+	defer h.Close()
+	a := newConn(10)
+	h.Join("A", "ann", a.sender, a.disconnect, a.done)
+	a.end()
+	deadline := time.Now().Add(wait)
+	for len(h.Members("A")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the member did not leave when done fired")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A member that does not read does not hold up the others, and the policy
+// applies to it.
+func TestStalledMember(t *testing.T) {
+	for _, policy := range []Policy{DropOldest, Disconnect} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			logs := &lockedBuffer{}
+			h := New[string](Options{QueueSize: 4, Policy: policy, Logger: log.New(logs, "", 0)})
+			defer h.Close()
+			stalled := newConn(0) // its sender is never read
+			live := newConn(200)
+			h.Join("A", "stalled", stalled.sender, stalled.disconnect, stalled.done)
+			h.Join("A", "live", live.sender, live.disconnect, live.done)
+			const n = 100
+			for i := range n {
+				h.Broadcast("A", fmt.Sprint(i))
+				// The live member keeps up: each value arrives before the next
+				// is sent, however stuck the other member is.
+				if v := live.next(t); v != fmt.Sprint(i) {
+					t.Fatalf("live member got %q, want %d", v, i)
+				}
+			}
+			st := h.Stats()
+			switch policy {
+			case DropOldest:
+				// 1 value held by the forwarder, 4 queued: the rest dropped.
+				if st.Dropped < n-5 || st.Disconnected != 0 {
+					t.Fatalf("stats %+v", st)
+				}
+			case Disconnect:
+				if st.Disconnected != 1 || !slices.Equal(h.Members("A"), []string{"live"}) {
+					t.Fatalf("stats %+v, members %v", st, h.Members("A"))
+				}
+				if code := <-stalled.disconnect; code != ClosePolicyViolation {
+					t.Fatalf("disconnected with %d", code)
+				}
+			}
+			if logs.String() == "" {
+				t.Fatal("nothing logged")
+			}
+		})
+	}
+}
+
+// The newest values survive DropOldest.
+func TestDropOldestKeepsNewest(t *testing.T) {
+	h := New[string](Options{QueueSize: 3, Logger: quiet()})
+	defer h.Close()
+	c := newConn(0)
+	m := h.Join("A", "slow", c.sender, c.disconnect, c.done)
+	h.Broadcast("A", "0")
+	deadline := time.Now().Add(wait)
+	for len(m.queue) != 0 { // until the forwarder holds "0"
+		if time.Now().After(deadline) {
+			t.Fatal("the forwarder never took the first value")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 10; i++ {
+		h.Broadcast("A", fmt.Sprint(i))
+	}
+	var got []string
+	for range 4 { // the one the forwarder holds, then the queue
+		got = append(got, c.next(t))
+	}
+	if !slices.Equal(got, []string{"0", "7", "8", "9"}) {
+		t.Fatalf("delivered %v, want the held one, then the newest three", got)
+	}
+}
+
+func TestConcurrentBroadcast(t *testing.T) {
+	h := New[string](Options{QueueSize: 1000, Logger: quiet()})
+	defer h.Close()
+	conns := make([]*conn, 20)
+	for i := range conns {
+		conns[i] = newConn(1000)
+		h.Join("A", fmt.Sprint(i), conns[i].sender, conns[i].disconnect, conns[i].done)
+	}
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 50 {
+				h.Broadcast("A", fmt.Sprintf("%d-%d", w, i))
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for _, c := range conns {
+		for range 200 {
+			c.next(t)
+		}
+	}
+}
+
+// lockedBuffer collects log lines from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
