@@ -13,6 +13,9 @@ import (
 //go:embed index.html
 var indexPage []byte
 
+//go:embed echo.html
+var echoPage []byte
+
 // Message is what the page and the server exchange, as JSON.
 type Message struct {
 	// Type is "join", "leave", "message" or "status".
@@ -35,12 +38,33 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message]) *
 	m := macaron.New()
 	m.Map(logger)
 	m.Use(macaron.Recovery())
-	m.Get("/", func(ctx *macaron.Context) {
-		ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = ctx.Resp.Write(indexPage)
-	})
+	m.Get("/", page(indexPage))
+	m.Get("/echo", page(echoPage))
+	echoOpts := &sockets.Options{Context: ctx, Logger: logger}
+	m.Get("/echo/text", sockets.Messages(echoOpts), echo[string])
+	m.Get("/echo/bytes", sockets.ByteSliceMessages(echoOpts), echo[[]byte])
 	m.Get("/sockets/rooms/:room/:name", sockets.JSON(Message{}, &sockets.Options{Context: ctx, Logger: logger}), c.serve)
 	return m
+}
+
+// page serves a static HTML page.
+func page(body []byte) func(*macaron.Context) {
+	return func(ctx *macaron.Context) {
+		ctx.Resp.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = ctx.Resp.Write(body)
+	}
+}
+
+// echo sends back every message, as it came, until the connection ends.
+func echo[T any](receiver <-chan T, sender chan<- T, done <-chan bool) {
+	for {
+		select {
+		case msg := <-receiver:
+			sender <- msg
+		case <-done:
+			return
+		}
+	}
 }
 
 // serve is the WebSocket handler: it joins the room, relays the member's
