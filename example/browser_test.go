@@ -67,7 +67,6 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 	}
 }
 
-
 // run runs actions with a deadline.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
