@@ -5,13 +5,17 @@ go 1.23.0
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/go-macaron/sockets v0.0.0
+	github.com/go-macaron/sockets/hub/redis v0.0.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/lxzan/gws v1.8.9
 	github.com/olahol/melody v1.1.4
+	github.com/redis/go-redis/v9 v9.17.3
 	gopkg.in/macaron.v1 v1.4.0
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/go-macaron/inject v0.0.0-20160627170012-d8a0b8677191 // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
@@ -21,4 +25,7 @@ require (
 	gopkg.in/ini.v1 v1.46.0 // indirect
 )
 
-replace github.com/go-macaron/sockets => ../
+replace (
+	github.com/go-macaron/sockets => ../
+	github.com/go-macaron/sockets/hub/redis => ../hub/redis
+)
