@@ -352,29 +352,9 @@ func rowConcurrentEcho(t *testing.T) {
 	const clients, messages = 8, 50
 	ends := make(chan end, 3*clients)
 	servers := []*testServer{
-		serve(t, Messages(testOptions(&logBuffer{})), echoStrings(ends)),
-		serve(t, ByteSliceMessages(testOptions(&logBuffer{})), func(in <-chan []byte, out chan<- []byte, errc <-chan error, done <-chan bool) {
-			for {
-				select {
-				case m := <-in:
-					out <- m
-				case first := <-done:
-					ends <- endAfter(first, done, errc)
-					return
-				}
-			}
-		}),
-		serve(t, JSON(ChatMessage{}, testOptions(&logBuffer{})), func(in <-chan *ChatMessage, out chan<- *ChatMessage, errc <-chan error, done <-chan bool) {
-			for {
-				select {
-				case m := <-in:
-					out <- m
-				case first := <-done:
-					ends <- endAfter(first, done, errc)
-					return
-				}
-			}
-		}),
+		serve(t, Messages(testOptions(&logBuffer{})), echoUntilDone[string](ends)),
+		serve(t, ByteSliceMessages(testOptions(&logBuffer{})), echoUntilDone[[]byte](ends)),
+		serve(t, JSON(ChatMessage{}, testOptions(&logBuffer{})), echoUntilDone[*ChatMessage](ends)),
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 3*clients)

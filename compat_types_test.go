@@ -320,14 +320,18 @@ func rowJSONInvalid(t *testing.T) {
 	}
 }
 
+// sizeLimits are the MaxMessageSize values of the size rows, with the limit
+// each means (0: the default).
+var sizeLimits = []struct {
+	option int64
+	limit  int
+}{{16, 16}, {0, 65536}}
+
 func rowSizeExact(t *testing.T) {
-	for _, size := range []int64{16, 0} {
+	for _, size := range sizeLimits {
 		o := testOptions(&logBuffer{})
-		o.MaxMessageSize = size
-		limit := int(size)
-		if size == 0 {
-			limit = 65536
-		}
+		o.MaxMessageSize = size.option
+		limit := size.limit
 		p := newProbe[[]byte]()
 		ts := serve(t, ByteSliceMessages(o), p.handler)
 		c := ts.dial()
@@ -339,13 +343,10 @@ func rowSizeExact(t *testing.T) {
 }
 
 func rowSizeOver(t *testing.T) {
-	for _, size := range []int64{16, 0} {
+	for _, size := range sizeLimits {
 		o := testOptions(&logBuffer{})
-		o.MaxMessageSize = size
-		limit := int(size)
-		if size == 0 {
-			limit = 65536
-		}
+		o.MaxMessageSize = size.option
+		limit := size.limit
 		p := newProbe[[]byte]()
 		ts := serve(t, ByteSliceMessages(o), p.handler)
 		c := ts.dial()

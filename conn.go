@@ -41,8 +41,9 @@ type Connection struct {
 	// that cannot be sent becomes 1011). Capacity 1.
 	Disconnect chan int
 
-	// Done receives true once, when the connection has ended and its
-	// goroutines have returned, and is closed after that. Capacity 3.
+	// Done receives true once, when the connection has ended (the socket is
+	// closed and the connection's goroutines are done with it), and is
+	// closed after that. Capacity 3.
 	Done chan bool
 
 	remoteAddr string

@@ -26,9 +26,10 @@
 // The handler learns of the end once: the cause of an abnormal end is put on
 // the error channel first, then done receives true and is closed, then the
 // error channel is closed. A normal close (1000 or 1001 from either side)
-// carries no error. By the time done fires, every goroutine of the
-// connection has returned. The receiver is never closed: values left in it
-// stay readable after done. The sender is never closed by the middleware: it
+// carries no error. By the time done fires the socket is closed and the
+// read loop and any ping have returned; the write loop, which sends done,
+// then closes done and the error channel and returns. The receiver is never
+// closed: values left in it stay readable after done. The sender is never closed by the middleware: it
 // accepts as many values as its buffer holds after done, and a send after
 // that blocks, so a handler must stop sending once done fires.
 //

@@ -13,10 +13,10 @@ import (
 	gorilla "github.com/gorilla/websocket"
 )
 
-// echoStrings is a handler that echoes every string until done, then reports
-// how the connection ended.
-func echoStrings(ends chan<- end) func(<-chan string, chan<- string, <-chan error, chan<- int, <-chan bool) {
-	return func(in <-chan string, out chan<- string, errc <-chan error, _ chan<- int, done <-chan bool) {
+// echoUntilDone is a handler that echoes every value until done, then
+// reports how the connection ended.
+func echoUntilDone[T any](ends chan<- end) func(<-chan T, chan<- T, <-chan error, <-chan bool) {
+	return func(in <-chan T, out chan<- T, errc <-chan error, done <-chan bool) {
 		for {
 			select {
 			case m := <-in:
@@ -33,7 +33,7 @@ func TestEchoMessagesAndPeerClose(t *testing.T) {
 	checkLeaks(t)
 	logs := &logBuffer{}
 	ends := make(chan end, 1)
-	ts := serve(t, Messages(testOptions(logs)), echoStrings(ends))
+	ts := serve(t, Messages(testOptions(logs)), echoUntilDone[string](ends))
 	c := ts.dial()
 	if err := c.WriteMessage(gorilla.TextMessage, []byte("hello")); err != nil {
 		t.Fatal(err)
