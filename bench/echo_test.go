@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/go-macaron/sockets"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func pipeline(b *testing.B, cl *wsClient, n, window int) {
 // jsonContenders echo Doc values; "coder" echoes the same bytes raw, the
 // reference the targets are set against.
 var jsonContenders = []contender{
-	{"ours-json", oursJSONServer},
+	{"ours-json", func() *server { return oursServer[*Doc](sockets.JSON(Doc{}, quiet()), nil) }},
 	{"coder-json", coderJSONServer},
 	{"coder", coderServer},
 }

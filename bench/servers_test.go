@@ -42,8 +42,12 @@ type contender struct {
 
 // echoContenders serve an echo of every message.
 var echoContenders = []contender{
-	{"ours-messages", func() *server { return oursServer[string](sockets.Messages) }},
-	{"ours-bytes", func() *server { return oursServer[[]byte](sockets.ByteSliceMessages) }},
+	{"ours-messages", func() *server {
+		return oursServer(sockets.Messages(quiet()), func(b []byte) string { return string(b) })
+	}},
+	{"ours-bytes", func() *server {
+		return oursServer(sockets.ByteSliceMessages(quiet()), func(b []byte) []byte { return b })
+	}},
 	{"coder", coderServer},
 	{"gorilla", gorillaServer},
 	{"melody", melodyServer},
@@ -93,12 +97,13 @@ func (r *registry[T]) each(f func(T)) {
 	}
 }
 
-// oursServer is this package's string or byte-slice middleware behind
-// Macaron, echoing.
-func oursServer[T string | []byte](mw func(...*sockets.Options) macaron.Handler) *server {
+// oursServer is this package's middleware mw behind Macaron, its handler
+// echoing values of type T. fromWire makes a broadcast value from bytes; nil
+// leaves the server without broadcast.
+func oursServer[T any](mw macaron.Handler, fromWire func([]byte) T) *server {
 	reg := newRegistry[chan<- T]()
 	m := macaron.New()
-	m.Get("/ws", mw(quiet()), func(in <-chan T, out chan<- T, done <-chan bool) {
+	m.Get("/ws", mw, func(in <-chan T, out chan<- T, done <-chan bool) {
 		reg.add(out)
 		defer reg.remove(out)
 		for {
@@ -110,29 +115,14 @@ func oursServer[T string | []byte](mw func(...*sockets.Options) macaron.Handler)
 			}
 		}
 	})
-	return httpServer(m, &reg.open, func(msg []byte) {
-		v := T(msg)
-		reg.each(func(out chan<- T) { out <- v })
-	})
-}
-
-// oursJSONServer is this package's JSON middleware for Doc, echoing.
-func oursJSONServer() *server {
-	var open atomic.Int64
-	m := macaron.New()
-	m.Get("/ws", sockets.JSON(Doc{}, quiet()), func(in <-chan *Doc, out chan<- *Doc, done <-chan bool) {
-		open.Add(1)
-		defer open.Add(-1)
-		for {
-			select {
-			case v := <-in:
-				out <- v
-			case <-done:
-				return
-			}
+	var broadcast func([]byte)
+	if fromWire != nil {
+		broadcast = func(msg []byte) {
+			v := fromWire(msg)
+			reg.each(func(out chan<- T) { out <- v })
 		}
-	})
-	return httpServer(m, &open, nil)
+	}
+	return httpServer(m, &reg.open, broadcast)
 }
 
 // coderServer is a raw coder/websocket echo: our transport's floor.
