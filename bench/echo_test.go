@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/go-macaron/sockets"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets"
 )
 
 // sizes are the message sizes of the echo benchmarks.
