@@ -32,6 +32,27 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// profileDir makes a fresh Chromium profile folder and removes it once the
+// test is over. The removal is retried for a while: Chromium's helper
+// processes may still be writing there just after the browser was killed
+// (t.TempDir fails the test in that case).
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove %s", dir)
+	})
+	return dir
+}
+
 // browser starts headless Chromium with a fresh profile and returns the
 // context of its tab, and a function that closes the browser. Each user of
 // the chat gets a browser of its own: with this Chromium, chromedp cannot
@@ -45,7 +66,7 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
