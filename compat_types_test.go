@@ -327,14 +327,21 @@ var sizeLimits = []struct {
 	limit  int
 }{{16, 16}, {0, 65536}}
 
+// sizeProbe connects a client to a ByteSliceMessages probe whose
+// MaxMessageSize is option.
+func sizeProbe(t *testing.T, option int64) (*probe[[]byte], *gorilla.Conn) {
+	t.Helper()
+	o := testOptions(&logBuffer{})
+	o.MaxMessageSize = option
+	p := newProbe[[]byte]()
+	ts := serve(t, ByteSliceMessages(o), p.handler)
+	return p, ts.dial()
+}
+
 func rowSizeExact(t *testing.T) {
 	for _, size := range sizeLimits {
-		o := testOptions(&logBuffer{})
-		o.MaxMessageSize = size.option
 		limit := size.limit
-		p := newProbe[[]byte]()
-		ts := serve(t, ByteSliceMessages(o), p.handler)
-		c := ts.dial()
+		p, c := sizeProbe(t, size.option)
 		write(t, c, gorilla.BinaryMessage, bytes.Repeat([]byte{7}, limit))
 		if got := p.next(t); len(got) != limit {
 			t.Fatalf("limit %d: received %d bytes", limit, len(got))
@@ -344,12 +351,8 @@ func rowSizeExact(t *testing.T) {
 
 func rowSizeOver(t *testing.T) {
 	for _, size := range sizeLimits {
-		o := testOptions(&logBuffer{})
-		o.MaxMessageSize = size.option
 		limit := size.limit
-		p := newProbe[[]byte]()
-		ts := serve(t, ByteSliceMessages(o), p.handler)
-		c := ts.dial()
+		p, c := sizeProbe(t, size.option)
 		write(t, c, gorilla.BinaryMessage, bytes.Repeat([]byte{7}, limit+1))
 		if code, _ := readClose(t, c); code != 1009 {
 			t.Fatalf("limit %d: close %d, want 1009", limit, code)
