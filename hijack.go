@@ -3,6 +3,7 @@ package sockets
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -11,50 +12,91 @@ import (
 	"gopkg.in/macaron.v1"
 )
 
-// upgradeWriter is the ResponseWriter handed to the transport's Accept. It
-// keeps hold of the hijacked connection, so that the middleware can bound the
-// close handshake, and routes every write through a writeConn.
+// upgradeWriter is the ResponseWriter handed to the transport's Accept. The
+// transport sets the handshake's headers on it and writes the 101; both stay
+// here: the 101 goes out on the hijacked connection with those headers alone,
+// so nothing that earlier middleware set on the response (a session's
+// Set-Cookie, gzip's Content-Encoding, CORS headers) and no Date reaches the
+// client, as with the original. It also keeps hold of the hijacked
+// connection, so that the middleware can bound the close handshake, and
+// routes every write through a writeConn.
 type upgradeWriter struct {
 	http.ResponseWriter
 	writeWait time.Duration
 	bufs      *sync.Pool
-	raw       net.Conn
-	conn      *writeConn
+
+	header http.Header // the handshake's own headers
+	status int         // what the transport answered with
+	raw    net.Conn
+	conn   *writeConn
 }
 
-// Hijack takes over the connection. The transport reads through the returned
-// conn (after the bytes already buffered) and writes through the returned
-// bufio.Writer, both of which go through the writeConn.
+// Header returns the handshake's headers, not the response's: what earlier
+// middleware set there stays off the 101.
+func (w *upgradeWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header, 4)
+	}
+	return w.header
+}
+
+// WriteHeader records the status; Hijack writes it.
+func (w *upgradeWriter) WriteHeader(status int) { w.status = status }
+
+// Write is never called by the transport on success; it refuses.
+func (w *upgradeWriter) Write([]byte) (int, error) { return 0, http.ErrHijacked }
+
+// Hijack takes over the connection and writes the 101 with the handshake's
+// headers. The transport reads through the returned conn (after the bytes
+// already buffered) and writes through the returned bufio.Writer, both of
+// which go through the writeConn.
 func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status != http.StatusSwitchingProtocols {
+		return nil, nil, fmt.Errorf("sockets: hijack after status %d, want 101", w.status)
+	}
 	hj, ok := w.ResponseWriter.(http.Hijacker)
 	if !ok {
 		return nil, nil, errors.New("sockets: the ResponseWriter cannot be hijacked")
 	}
 	raw, brw, err := hj.Hijack()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("sockets: hijack: %w", err)
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = raw.Close()
+		return nil, nil, fmt.Errorf("sockets: hijack: %w", err)
 	}
 	w.raw = raw
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
 	w.conn = conn
-	if err := brw.Writer.Flush(); err != nil {
-		_ = raw.Close()
-		return nil, nil, err
-	}
 	brw.Writer.Reset(conn)
+	_, _ = brw.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = w.header.Write(brw.Writer)
+	_, _ = brw.Writer.WriteString("\r\n")
+	if err := brw.Writer.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("sockets: write the 101: %w", err)
+	}
 	return conn, brw, nil
 }
 
 // maxBatch bounds the bytes a batch holds before they are written out.
 const maxBatch = 64 << 10
 
-// writeConn is the hijacked connection as the transport writes to it. It
-// bounds every write to the socket by writeWait, whichever goroutine writes
-// (messages, pings, pongs, close frames): setting a deadline does not
-// allocate, unlike the cancellable context the transport would otherwise
-// need per write. Between beginBatch and endBatch it also gathers what is
-// written, so that the frames of several queued messages (and a large
-// message's header and payload) reach the socket in one system call.
+// writeConn is the hijacked connection as the transport writes to it and
+// closes it. It bounds every write to the socket by writeWait, whichever
+// goroutine writes (messages, pings, pongs, close frames): setting a
+// deadline does not allocate, unlike the cancellable context the transport
+// would otherwise need per write. Between beginBatch and endBatch it also
+// gathers what is written, so that the frames of several queued messages
+// (and a large message's header and payload) reach the socket in one system
+// call.
+//
+// Whatever a write reported as written reaches the socket before the socket
+// is closed: Close flushes the batch first. The transport answers a peer's
+// close frame from the read loop, while the write loop may hold a batch
+// open, and closes the socket right after the reply; without the flush the
+// reply and the batched messages before it were lost.
 type writeConn struct {
 	net.Conn
 	writeWait time.Duration
@@ -63,11 +105,15 @@ type writeConn struct {
 	mu       sync.Mutex
 	batching bool
 	batch    *[]byte
+	closed   bool
 }
 
 func (c *writeConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
 	if c.batching {
 		if len(*c.batch)+len(p) <= maxBatch {
 			*c.batch = append(*c.batch, p...)
@@ -82,6 +128,27 @@ func (c *writeConn) Write(p []byte) (int, error) {
 		}
 	}
 	return c.write(p)
+}
+
+// Close writes out what a batch holds, then closes the socket. A write
+// already in progress finishes first (bounded by writeWait), and nothing is
+// written after.
+func (c *writeConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	var ferr error
+	if c.batching {
+		ferr = c.flushLocked()
+	}
+	c.closed = true
+	err := c.Conn.Close()
+	if ferr != nil {
+		return fmt.Errorf("flush before close: %w", ferr)
+	}
+	return err
 }
 
 // write puts p on the socket, bounded by writeWait.
@@ -110,7 +177,8 @@ func (c *writeConn) beginBatch() {
 	*c.batch = (*c.batch)[:0]
 }
 
-// endBatch writes what was gathered and stops gathering.
+// endBatch writes what was gathered and stops gathering. Once the socket
+// is closed, Close has written the batch and nothing is left to write.
 func (c *writeConn) endBatch() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
