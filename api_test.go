@@ -25,9 +25,9 @@ var (
 	_ sockets.Binding = (*sockets.ByteSliceConnection)(nil)
 	_ sockets.Binding = (*sockets.JSONConnection)(nil)
 
-	// Names the original's README used, which its code never defined.
-	_ func(...*sockets.Options) macaron.Handler = sockets.Message
-	_                                           = [...]int{sockets.LEVEL_ERROR, sockets.LEVEL_WARNING, sockets.LEVEL_INFO, sockets.LEVEL_DEBUG}
+	// Names the original's README used, which its code never defined
+	// (Message() is not among them: it clashed with a type Message).
+	_ = [...]int{sockets.LEVEL_ERROR, sockets.LEVEL_WARNING, sockets.LEVEL_INFO, sockets.LEVEL_DEBUG}
 )
 
 func TestOriginalAPI(t *testing.T) {

@@ -29,7 +29,7 @@ var compatTable = []compatRow{
 	{id: "1.3", check: "a GET without the Connection or Upgrade token gets 400 with the reason; without Origin it gets 403 first", run: rowNotUpgrade},
 	{id: "1.4", check: "a bad or missing Sec-WebSocket-Version gets 400 and a Sec-WebSocket-Version: 13 header", original: "400 without the Sec-WebSocket-Version header RFC 6455 4.4 asks for", run: rowBadVersion},
 	{id: "1.5", check: "a bad or missing Sec-WebSocket-Key gets 400 with the reason", run: rowBadKey},
-	{id: "1.6", check: "offered subprotocols and permessage-deflate are not negotiated: 101 with Upgrade, Connection and a correct Accept only", run: rowNoNegotiation},
+	{id: "1.6", check: "offered subprotocols and permessage-deflate are not negotiated; the 101 carries Upgrade, Connection and a correct Accept only, none of the headers earlier middleware set (Set-Cookie, Content-Encoding, Vary, CORS) and no Date", run: rowNoNegotiation},
 	{id: "1.7", check: "a frame sent in the same TCP write as the handshake is read as the first message; nothing is written into the hijacked connection", original: "gorilla refused the early frame and closed TCP; a 400 was written into the hijacked connection and lost", run: rowEarlyFrame},
 
 	// 2. Origin check.
@@ -37,7 +37,7 @@ var compatTable = []compatRow{
 	{id: "2.2", check: "http:// and https:// with the request's own host and port get 101", run: rowSameOrigin},
 	{id: "2.3", check: "ws://, a missing port, upper case, a trailing slash, another host, null and a suffixed host get 403", run: rowForeignOrigins},
 	{id: "2.4", check: "the host is regexp-quoted: origin http://myxsite.com for host my.site.com gets 403", original: "101: the host's dots matched any character", run: rowQuotedHost},
-	{id: "2.5", check: "the pattern is anchored at the start: evil-http://HOST and http://evil.example/?x=http://HOST get 403", original: "101: the pattern had no ^", run: rowAnchoredOrigin},
+	{id: "2.5", check: "the default pattern is matched whole: evil-http://HOST and http://evil.example/?x=http://HOST get 403 (a user pattern is still searched unanchored, with a Warning at construction: TestUserOriginPatterns)", original: "101: the pattern had no ^", run: rowAnchoredOrigin},
 	{id: "2.6", check: "a Host with regexp metacharacters (a(b) works: its own origin gets 101", original: "the pattern failed to compile and every origin got 403", run: rowMetaHost},
 	{id: "2.7", check: "a custom AllowedOrigin: allowed.com passes, a missing Origin fails unless .* is used, ^ and $ are honoured, any {{word}} is the host", run: rowCustomOrigin},
 	{id: "2.7b", check: "an invalid AllowedOrigin panics when the handler is built", original: "no error at construction; every request got 403", run: rowInvalidOriginPattern},

@@ -18,7 +18,7 @@ func FuzzOriginDefault(f *testing.F) {
 	} {
 		f.Add(seed[0], seed[1])
 	}
-	policy := newOriginPolicy(defaultAllowedOrigin)
+	policy := newOriginPolicy(defaultAllowedOrigin, f.Errorf)
 	f.Fuzz(func(t *testing.T, host, origin string) {
 		if policy.allowed(host, origin) && origin != "http://"+host && origin != "https://"+host {
 			t.Fatalf("host %q: origin %q accepted", host, origin)

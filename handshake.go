@@ -2,11 +2,8 @@ package sockets
 
 import (
 	"encoding/base64"
-	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 )
 
 // Rejection bodies, as the original wrote them: plain text, no newline.
@@ -76,62 +73,4 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
-}
-
-// placeholder matches the {{word}} slots of AllowedOrigin.
-var placeholder = regexp.MustCompile(`\{\{\w*\}\}`)
-
-// maxCachedOrigins bounds the per-host cache of compiled origin patterns, so
-// that requests with many distinct Host headers cannot grow it without end.
-const maxCachedOrigins = 256
-
-// originPolicy decides whether a request's Origin is allowed. The pattern is
-// compiled once per distinct Host and cached.
-type originPolicy struct {
-	pattern string
-
-	mu    sync.Mutex
-	cache map[string]*regexp.Regexp
-}
-
-// newOriginPolicy checks that pattern compiles, whatever the host, and
-// panics with a clear message when it does not: the original silently
-// rejected every request instead.
-func newOriginPolicy(pattern string) *originPolicy {
-	p := &originPolicy{pattern: pattern, cache: make(map[string]*regexp.Regexp)}
-	if _, err := p.compile("example.com:80"); err != nil {
-		panic(fmt.Sprintf("sockets: invalid AllowedOrigin %q: %v", pattern, err))
-	}
-	return p
-}
-
-// compile substitutes host, quoted, for every placeholder and anchors the
-// pattern at both ends.
-func (p *originPolicy) compile(host string) (*regexp.Regexp, error) {
-	expr := placeholder.ReplaceAllLiteralString(p.pattern, regexp.QuoteMeta(host))
-	re, err := regexp.Compile(`^(?:` + expr + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("compile origin pattern for host %q: %w", host, err)
-	}
-	return re, nil
-}
-
-// allowed reports whether origin may connect to host.
-func (p *originPolicy) allowed(host, origin string) bool {
-	p.mu.Lock()
-	re, ok := p.cache[host]
-	p.mu.Unlock()
-	if !ok {
-		var err error
-		if re, err = p.compile(host); err != nil {
-			return false
-		}
-		p.mu.Lock()
-		if len(p.cache) >= maxCachedOrigins {
-			clear(p.cache)
-		}
-		p.cache[host] = re
-		p.mu.Unlock()
-	}
-	return re.MatchString(origin)
 }

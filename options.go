@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Log levels for Options.LogLevel. A line is written when its level is at most
@@ -97,12 +99,18 @@ type Options struct {
 	RecvChannelBuffer int
 
 	// AllowedOrigin is a regular expression the request's Origin header
-	// must match. Every {{word}} in it (conventionally {{host}}) is replaced
-	// by the request's Host header, regexp-quoted, and the whole pattern is
-	// anchored at both ends. A request without an Origin header is rejected
-	// unless the pattern matches the empty string (".*" does).
-	// Default: "https?://{{host}}$", the request's own host over http or
-	// https. An invalid pattern panics when the handler is built.
+	// must match. Every {{word}} in it (conventionally {{host}}) stands for
+	// the request's Host header, taken literally. As in the original, the
+	// pattern is searched anywhere in the Origin: "." admits every
+	// non-empty Origin, and `example\.com` admits http://notexample.com
+	// too. Anchor it ("^https://example\.com$") to admit whole matches
+	// only; building the handler logs a Warning for a pattern that is not
+	// anchored at both ends. A request without an Origin header is
+	// rejected unless the pattern matches the empty string (".*" does).
+	// Default: "https?://{{host}}$", which admits exactly the request's own
+	// host over http or https (it is matched whole, closing the original's
+	// prefix bypass). An invalid pattern panics when the handler is built.
+	// The check compiles nothing per request and keeps nothing per Host.
 	AllowedOrigin string
 
 	// Context, when set, bounds every connection made with these options:
@@ -172,6 +180,43 @@ func (o *Options) logf(level int, remote, format string, args ...any) {
 		return
 	}
 	o.Logger.Printf("[%s] [%s] %s", LogLevelStrings[level], remote, fmt.Sprintf(format, args...))
+}
+
+// logSetup writes one line about the options themselves, when level is
+// enabled: "<prefix>[<Level>] <message>".
+func (o *Options) logSetup(level int, format string, args ...any) {
+	if o.enabled(level) {
+		o.Logger.Printf("[%s] %s", LogLevelStrings[level], fmt.Sprintf(format, args...))
+	}
+}
+
+// maxLogValue bounds how much of a value the peer controls (a header, a
+// method) goes into a log line.
+const maxLogValue = 128
+
+// peerValue quotes a value the peer controls for a log line, cut to
+// maxLogValue bytes on a rune boundary, with its full length when cut, so
+// that one request cannot write megabytes into the log or forge a line.
+func peerValue(s string) string {
+	if len(s) <= maxLogValue {
+		return strconv.Quote(s)
+	}
+	n := maxLogValue
+	for i := 1; i < utf8.UTFMax && !utf8.RuneStart(s[n]); i++ {
+		n-- // do not split a rune
+	}
+	cut := s[:n]
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(cut), len(s))
+}
+
+// logMethod is a request method for a log line: as it is, as the original
+// logged it, when it is a short one (net/http admits only tokens, which
+// cannot break a line), and as a peerValue otherwise.
+func logMethod(m string) string {
+	if len(m) <= 16 {
+		return m
+	}
+	return peerValue(m)
 }
 
 // enabled reports whether a line at level would be written.

@@ -225,7 +225,7 @@ func TestTextInvalidUTF8(t *testing.T) {
 // TestOriginTable: under the default AllowedOrigin only the request's own
 // host, over http or https, passes.
 func TestOriginTable(t *testing.T) {
-	policy := newOriginPolicy(defaultAllowedOrigin)
+	policy := newOriginPolicy(defaultAllowedOrigin, t.Errorf)
 	hosts := []string{"example.com", "example.com:8080", "[::1]:8080", "127.0.0.1:4000", "app.example.com", "xn--bcher-kva.example"}
 	for _, host := range hosts {
 		for _, origin := range []string{"http://" + host, "https://" + host} {

@@ -27,11 +27,6 @@ func Messages(options ...*Options) macaron.Handler {
 	return newMiddleware(o, stringKind(o))
 }
 
-// Message is the name the original package's README used for Messages.
-//
-// Deprecated: use Messages.
-func Message(options ...*Options) macaron.Handler { return Messages(options...) }
-
 // ByteSliceMessages is Messages for byte slices: it injects <-chan []byte
 // (every message from the peer, text or binary, as a new slice) and
 // chan<- []byte (each slice goes out as one binary frame), with the same
@@ -117,7 +112,10 @@ type middleware struct {
 }
 
 func newMiddleware(o *Options, k kind) macaron.Handler {
-	m := &middleware{opts: o, origins: newOriginPolicy(o.AllowedOrigin), kind: k}
+	m := &middleware{opts: o, kind: k}
+	m.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
+		o.logSetup(LogLevelWarning, format, args...)
+	})
 	m.bufs.New = func() any { return new([]byte) }
 	return m.serve
 }
@@ -128,18 +126,18 @@ func newMiddleware(o *Options, k kind) macaron.Handler {
 func (m *middleware) serve(c *macaron.Context) {
 	o, r, remote := m.opts, c.Req.Request, c.Req.RemoteAddr
 	if r.Method != http.MethodGet {
-		o.logf(LogLevelWarning, remote, "Method %s is not allowed", r.Method)
+		o.logf(LogLevelWarning, remote, "Method %s is not allowed", logMethod(r.Method))
 		reject(c.Resp, http.StatusMethodNotAllowed, msgMethodNotAllowed)
 		return
 	}
 	origin := r.Header.Get("Origin")
 	if !m.origins.allowed(r.Host, origin) {
-		o.logf(LogLevelWarning, remote, "Origin %q is not allowed for host %s", origin, r.Host)
+		o.logf(LogLevelWarning, remote, "Origin %s is not allowed for host %s", peerValue(origin), peerValue(r.Host))
 		reject(c.Resp, http.StatusForbidden, msgOriginNotAllowed)
 		return
 	}
 	if o.enabled(LogLevelDebug) {
-		o.logf(LogLevelDebug, remote, "Request to %s has been allowed for origin %s", r.Host, origin)
+		o.logf(LogLevelDebug, remote, "Request to %s has been allowed for origin %s", peerValue(r.Host), peerValue(origin))
 	}
 	if status, reason := checkHandshake(c.Resp, r); status != 0 {
 		o.logf(LogLevelWarning, remote, "Handshake failed: %s", reason)

@@ -3,7 +3,13 @@ package sockets
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // closeStressRuns is how many connections each close stress test makes.
@@ -103,5 +109,148 @@ func TestCloseAfterPipeline(t *testing.T) {
 		}
 		checkStream(t, data, msg, opBinary)
 		ts.waitFinished()
+	}
+}
+
+// TestHugeHostHeaders: requests with a Host header of nearly 1 MiB (what
+// net/http's default MaxHeaderBytes admits) and many distinct Hosts leave
+// nothing behind: the heap after GC grows by less than 1 MiB, and the log
+// lines stay short. Each once cost a compiled regexp kept in a cache
+// (about 47 MiB for a 1 MiB Host) and a 1 MiB log line.
+func TestHugeHostHeaders(t *testing.T) {
+	checkLeaks(t)
+	for _, pattern := range []string{"", `^https?://{{host}}$`} {
+		t.Run("pattern="+pattern, func(t *testing.T) {
+			logs := &logBuffer{}
+			o := testOptions(logs)
+			o.AllowedOrigin = pattern
+			ts := serve(t, Messages(o), holdUntilDone(nil))
+			request := func(host string) {
+				if s := upgradeStatus(ts, host, "http://evil.example"); s != http.StatusForbidden {
+					t.Fatalf("status %d, want 403", s)
+				}
+			}
+			request("warm.example") // net/http's and the test's own first-use state
+			before := heapAfterGC()
+			for i := range 6 {
+				request(strings.Repeat(string(rune('a'+i)), 1<<20-1024))
+			}
+			for i := range 500 {
+				request(fmt.Sprintf("host-%d.example", i))
+			}
+			if grown := heapAfterGC() - before; grown > 1<<20 {
+				t.Fatalf("the heap grew by %d bytes after 506 rejected requests", grown)
+			}
+			for _, line := range logs.lines() {
+				if len(line) > 1024 {
+					t.Fatalf("a log line of %d bytes: %.200s...", len(line), line)
+				}
+			}
+		})
+	}
+}
+
+// heapAfterGC returns the live heap once garbage (and sync.Pool caches,
+// which take two cycles) is collected.
+func heapAfterGC() int64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// TestUserOriginPatterns: a user's AllowedOrigin is searched anywhere in the
+// Origin, as the original did, so the configurations real programs have
+// ("." to allow everyone, an unanchored host name) keep working; the
+// handler's construction logs one Warning for each that is not anchored at
+// both ends. The default pattern stays anchored (row 2.5).
+func TestUserOriginPatterns(t *testing.T) {
+	checkLeaks(t)
+	cases := []struct {
+		pattern string
+		warns   bool
+		allowed []string
+		denied  []string
+	}{
+		{".", true, []string{"http://anything.example", "null"}, []string{""}},
+		{".*", true, []string{"http://anything.example", ""}, nil},
+		{`example\.com`, true, []string{"https://example.com", "https://www.example.com:8443", "http://notexample.com"}, []string{"https://example.org"}},
+		{`http://{{host}}$`, true, []string{"http://HOST", "evil-http://HOST"}, []string{"http://HOST.evil"}},
+		{`https?://{{host}}$`, false, []string{"http://HOST"}, []string{"evil-http://HOST"}}, // the default, spelt out
+		{`^https?://{{host}}$`, false, []string{"http://HOST", "https://HOST"}, []string{"evil-http://HOST", "http://HOST.evil"}},
+		{`^https://(www\.)?example\.com$|^http://{{host}}$`, false, []string{"https://example.com", "http://HOST"}, []string{"https://HOST"}},
+	}
+	for _, c := range cases {
+		t.Run(c.pattern, func(t *testing.T) {
+			logs := &logBuffer{}
+			o := testOptions(logs)
+			o.AllowedOrigin = c.pattern
+			mw := Messages(o)
+			warnings := strings.Count(logs.String(), "[Warning] AllowedOrigin")
+			if want := map[bool]int{true: 1, false: 0}[c.warns]; warnings != want {
+				t.Fatalf("%d construction warnings, want %d:\n%s", warnings, want, logs)
+			}
+			ts := serve(t, mw, holdUntilDone(nil))
+			for _, want := range []struct {
+				origins []string
+				status  int
+			}{{c.allowed, http.StatusSwitchingProtocols}, {c.denied, http.StatusForbidden}} {
+				for _, origin := range want.origins {
+					origin = strings.ReplaceAll(origin, "HOST", ts.host)
+					if s := upgradeStatus(ts, "", origin); s != want.status {
+						t.Errorf("origin %q: status %d, want %d", origin, s, want.status)
+					}
+				}
+			}
+		})
+	}
+}
+
+// FuzzOriginPattern: a user pattern with {{host}}, matched through the host
+// mark, gives what the pattern with the host quoted in gives, and never
+// admits an Origin that one would not.
+func FuzzOriginPattern(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"example.com", "http://example.com"}, {"p", "http://p"}, {"http", "http://http"},
+		{"a(b", "https://a(b"}, {"x.com", "evil-http://x.com"}, {"ab", "http://abab"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	patterns := []string{`^https?://{{host}}$`, `http://{{host}}$`, `^https?://(www\.)?{{host}}(/.*)?$`, `^http://.{{host}}$`}
+	policies := make([]*originPolicy, len(patterns))
+	for i, p := range patterns {
+		policies[i] = newOriginPolicy(p, func(string, ...any) {})
+	}
+	f.Fuzz(func(t *testing.T, host, origin string) {
+		if host == "" || strings.Contains(origin, hostMark) || !utf8.ValidString(host) {
+			return // no reference: the quoted pattern would not compile
+		}
+		for i, p := range policies {
+			quoted := regexp.MustCompile(strings.ReplaceAll(patterns[i], "{{host}}", regexp.QuoteMeta(host)))
+			got, want := p.allowed(host, origin), quoted.MatchString(origin)
+			if got && !want || got != want && strings.Count(origin, host) <= maxHostTries {
+				t.Fatalf("pattern %s, host %q, origin %q: allowed %v, the quoted pattern says %v", patterns[i], host, origin, got, want)
+			}
+		}
+	})
+}
+
+// BenchmarkOriginCheck: the origin check costs the same whatever the size
+// of the Host header (compare the huge-host runs with the normal ones).
+func BenchmarkOriginCheck(b *testing.B) {
+	huge := strings.Repeat("a", 1<<20-1024)
+	for _, pattern := range []string{defaultAllowedOrigin, `^https?://{{host}}$`} {
+		policy := newOriginPolicy(pattern, b.Fatalf)
+		for _, host := range []string{"app.example.com:8080", huge} {
+			b.Run(fmt.Sprintf("pattern=%s/host=%dB", pattern, len(host)), func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					if policy.allowed(host, "http://evil.example") {
+						b.Fatal("allowed")
+					}
+				}
+			})
+		}
 	}
 }
