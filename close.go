@@ -18,6 +18,11 @@ var ErrPongTimeout = errors.New("sockets: no message or pong from the peer withi
 // cancelled: the connection was closed with 1001 (going away).
 var ErrServerShutdown = errors.New("sockets: closed because the server is shutting down")
 
+// ErrInvalidUTF8 is the cause on the error channel when the peer sent a
+// text message that is not valid UTF-8: the connection was closed with 1007
+// (RFC 6455 8.1).
+var ErrInvalidUTF8 = errors.New("sockets: a text message from the peer is not valid UTF-8")
+
 // maxCloseReason is the longest close reason a close frame can carry.
 const maxCloseReason = 123
 
@@ -129,6 +134,13 @@ func decodeEnding(err error) ending {
 	return ending{act: actClose, code: websocket.StatusInvalidFramePayloadData,
 		reason: truncateReason(err.Error()), level: LogLevelError,
 		cause: fmt.Errorf("sockets: %w", err), msg: "Error decoding message: " + err.Error()}
+}
+
+// invalidUTF8Ending is the end after a text message that is not valid
+// UTF-8: 1007, after every message before it was delivered.
+func invalidUTF8Ending() ending {
+	return ending{act: actClose, code: websocket.StatusInvalidFramePayloadData, reason: "invalid UTF-8 in a text message",
+		level: LogLevelError, cause: ErrInvalidUTF8, msg: ErrInvalidUTF8.Error()}
 }
 
 // encodeEnding is the end after a sender value that cannot be encoded: 1011,

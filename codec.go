@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/coder/websocket"
@@ -134,6 +135,23 @@ func stringFromWire(p []byte) string { return string(p) }
 // reads a server's outgoing payload (it masks client frames alone), so the
 // string is never written through this view.
 func stringToWire(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// toValidUTF8 returns a copy of p in which each byte that does not start a
+// valid UTF-8 sequence is replaced by U+FFFD, as a for-range loop over a Go
+// string decodes it.
+func toValidUTF8(p []byte) []byte {
+	out := make([]byte, 0, len(p)+len(p)/2)
+	for len(p) > 0 {
+		r, n := utf8.DecodeRune(p)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, p[:n]...)
+		}
+		p = p[n:]
+	}
+	return out
+}
 
 // bytesFromWire copies a message into a new, non-nil slice.
 func bytesFromWire(p []byte) []byte { return append(make([]byte, 0, len(p)), p...) }

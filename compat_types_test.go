@@ -196,28 +196,42 @@ func rowMessagesReceive(t *testing.T) {
 	for _, m := range []struct {
 		typ  int
 		data string
-	}{{gorilla.TextMessage, "text"}, {gorilla.BinaryMessage, "bin\x00ary"}, {gorilla.TextMessage, ""}, {gorilla.TextMessage, "\xff\xfe"}} {
+	}{{gorilla.TextMessage, "text"}, {gorilla.BinaryMessage, "bin\x00ary"}, {gorilla.TextMessage, ""},
+		{gorilla.BinaryMessage, "\xff\xfe"}, {gorilla.TextMessage, "héllo wörld ✓"}} {
 		write(t, c, m.typ, []byte(m.data))
 		if got := p.next(t); got != m.data {
 			t.Fatalf("received %q, want %q", got, m.data)
 		}
 	}
-	// Still open after invalid UTF-8.
-	p.send <- "alive"
-	if _, b := readMessage(t, c); string(b) != "alive" {
-		t.Fatalf("got %q after invalid UTF-8", b)
+	// A text frame that is not valid UTF-8 ends the connection with 1007.
+	write(t, c, gorilla.TextMessage, []byte("\xff\xfe"))
+	if code, _ := readClose(t, c); code != 1007 {
+		t.Fatalf("close %d after invalid UTF-8 in a text frame, want 1007", code)
+	}
+	if e := p.end(t); !e.clean() || !errors.Is(e.err, ErrInvalidUTF8) {
+		t.Fatalf("end %+v, want ErrInvalidUTF8 before done", e)
+	}
+	if len(p.got) != 0 {
+		t.Fatalf("the invalid text was delivered: %q", <-p.got)
 	}
 }
 
 func rowMessagesSend(t *testing.T) {
+	logs := &logBuffer{}
 	p := newProbe[string]()
-	ts := serve(t, Messages(testOptions(&logBuffer{})), p.handler)
+	ts := serve(t, Messages(testOptions(logs)), p.handler)
 	c := ts.dial()
-	for _, s := range []string{"hello", "", "\xff\xfe", strings.Repeat("x", 70000)} {
-		p.send <- s
-		if typ, b := readMessage(t, c); typ != gorilla.TextMessage || string(b) != s {
-			t.Fatalf("frame %d of %d bytes, want a text frame of %d", typ, len(b), len(s))
+	for _, s := range []struct{ sent, wire string }{
+		{"hello", "hello"}, {"", ""}, {"\xff\xfe", "\ufffd\ufffd"}, {"ok \xc3\x28 ✓", "ok \ufffd( ✓"},
+		{strings.Repeat("x", 70000), strings.Repeat("x", 70000)},
+	} {
+		p.send <- s.sent
+		if typ, b := readMessage(t, c); typ != gorilla.TextMessage || string(b) != s.wire {
+			t.Fatalf("frame %d %.40q, want a text frame %.40q", typ, b, s.wire)
 		}
+	}
+	if n := strings.Count(logs.String(), "not valid UTF-8"); n != 1 {
+		t.Fatalf("%d Warning lines about invalid UTF-8, want 1:\n%s", n, logs)
 	}
 }
 

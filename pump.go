@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
@@ -41,6 +42,8 @@ type pump struct {
 	lastRead atomic.Int64 // time since born of the last message or pong read
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
 	pinging  atomic.Bool  // a ping awaits its pong
+
+	replacedUTF8 atomic.Bool // a text value had invalid UTF-8 replaced
 
 	// Write loop state.
 	ev       events
@@ -104,7 +107,7 @@ func (p *pump) onPong(context.Context, []byte) { p.touch() }
 func (p *pump) readLoop() error {
 	defer p.loops.Done()
 	for {
-		_, r, err := p.ws.Reader(context.Background())
+		typ, r, err := p.ws.Reader(context.Background())
 		if err != nil {
 			return p.finish(readEnding(err))
 		}
@@ -112,7 +115,10 @@ func (p *pump) readLoop() error {
 		msg, err := readAll(r, (*buf)[:0])
 		if err == nil {
 			p.touch()
-			if err = p.box.decode(msg); err != nil {
+			if typ == websocket.MessageText && !utf8.Valid(msg) {
+				// RFC 6455 8.1: the transport does not check.
+				err = p.finish(invalidUTF8Ending())
+			} else if err = p.box.decode(msg); err != nil {
 				err = p.finish(decodeEnding(err))
 			}
 		} else {
@@ -249,6 +255,9 @@ func (p *pump) write() error {
 	if err != nil {
 		return p.finish(encodeEnding(err))
 	}
+	if typ == websocket.MessageText && !utf8.Valid(frame) {
+		frame = p.validText(frame)
+	}
 	err = p.ws.Write(context.Background(), typ, frame)
 	p.box.sent()
 	if err == nil {
@@ -267,6 +276,18 @@ func (p *pump) write() error {
 		}
 	}
 	return p.finish(writeEnding(err))
+}
+
+// validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
+// so that the server never sends a text frame a browser must fail the
+// connection for (RFC 6455 8.1); the first time per connection is logged.
+// Only a Messages value can need it: encoding/json writes valid UTF-8.
+func (p *pump) validText(frame []byte) []byte {
+	if p.replacedUTF8.CompareAndSwap(false, true) {
+		p.logf(LogLevelWarning, p.remoteAddr,
+			"A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)")
+	}
+	return toValidUTF8(frame)
 }
 
 // ping sends one ping in a goroutine of its own, since the transport's Ping

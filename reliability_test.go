@@ -208,17 +208,24 @@ func TestStalledPeerDoesNotBlockHandler(t *testing.T) {
 	ts.waitFinished()
 }
 
-// TestTextInvalidUTF8 documents the answer to invalid UTF-8 in a text frame:
-// passed through unchanged, as the original did (row 4.1), for every kind
-// that takes text as it is.
+// TestTextInvalidUTF8: a text frame that is not valid UTF-8 closes with 1007
+// for every kind (RFC 6455 8.1), after the messages before it were
+// delivered; a binary frame with the same bytes is delivered as it is.
 func TestTextInvalidUTF8(t *testing.T) {
 	checkLeaks(t)
 	p := newProbe[[]byte]()
 	ts := serve(t, ByteSliceMessages(testOptions(&logBuffer{})), p.handler)
 	c := ts.dial()
+	write(t, c, gorilla.BinaryMessage, []byte{0xc3, 0x28})
 	write(t, c, gorilla.TextMessage, []byte{0xc3, 0x28})
 	if m := p.next(t); string(m) != "\xc3\x28" {
 		t.Fatalf("got %q", m)
+	}
+	if code, _ := readClose(t, c); code != 1007 {
+		t.Fatalf("close %d, want 1007", code)
+	}
+	if e := p.end(t); !e.clean() || !errors.Is(e.err, ErrInvalidUTF8) {
+		t.Fatalf("end %+v, want ErrInvalidUTF8 before done", e)
 	}
 }
 
