@@ -41,7 +41,7 @@ type pump struct {
 	born     time.Time
 	lastRead atomic.Int64 // time since born of the last message or pong read
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
-	pinging  atomic.Bool  // a ping awaits its pong
+	pings    atomic.Int32 // pings awaiting their pong
 
 	replacedUTF8 atomic.Bool // a text value had invalid UTF-8 replaced
 
@@ -290,11 +290,19 @@ func (p *pump) validText(frame []byte) []byte {
 	return toValidUTF8(frame)
 }
 
+// maxPings bounds the pings awaiting their pong at once.
+const maxPings = 2
+
 // ping sends one ping in a goroutine of its own, since the transport's Ping
-// waits for the pong, and a ping must never hold back a message. While one
-// ping awaits its pong no other is sent.
+// waits for the pong, and a ping must never hold back a message. The
+// goroutine waits for the pong at most one PingPeriod (or PongWait, if
+// shorter): whether the peer answers is the silence deadline's to judge,
+// through the pong callback, so no ping waits on another and one goes out
+// every PingPeriod even while no pong can be read (the handler holds back
+// delivery), as proxies that drop idle connections need.
 func (p *pump) ping() {
-	if !p.pinging.CompareAndSwap(false, true) {
+	if p.pings.Add(1) > maxPings {
+		p.pings.Add(-1)
 		return
 	}
 	if p.enabled(LogLevelDebug) {
@@ -303,8 +311,8 @@ func (p *pump) ping() {
 	p.loops.Add(1)
 	p.group.Go(func() error {
 		defer p.loops.Done()
-		defer p.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), p.PongWait)
+		defer p.pings.Add(-1)
+		ctx, cancel := context.WithTimeout(context.Background(), min(p.PingPeriod, p.PongWait))
 		defer cancel()
 		err := p.ws.Ping(ctx)
 		if err == nil || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -253,4 +254,36 @@ func BenchmarkOriginCheck(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestPingsWhileDeliveryHeld: while the handler holds back delivery (its
+// receiver is full, so the read loop reads nothing, pongs included), a ping
+// still goes out every PingPeriod. A ping once waited for its pong up to
+// PongWait before the next could go: one ping per PongWait.
+func TestPingsWhileDeliveryHeld(t *testing.T) {
+	checkLeaks(t)
+	o := testOptions(&logBuffer{})
+	o.RecvChannelBuffer = 1
+	o.PingPeriod = 50 * time.Millisecond
+	o.PongWait = time.Minute
+	ts := serve(t, Messages(o), func(done <-chan bool) { <-done })
+	c := ts.rawDial()
+	// One message fills the receiver, the next is held by the read loop.
+	for range 3 {
+		c.send(maskedFrame(opText, []byte("unread")))
+	}
+	const want = 5
+	deadline := time.Now().Add(3 * time.Second) // 60 ping periods; one PongWait is a minute
+	_ = c.conn.SetReadDeadline(deadline)
+	for pings := 0; pings < want; {
+		f, err := readFrame(c.br)
+		if err != nil {
+			t.Fatalf("%d pings, then %v; want %d pings, one per PingPeriod", pings, err, want)
+		}
+		if f.opcode == opPing {
+			pings++
+		}
+	}
+	_ = c.conn.Close()
+	ts.waitFinished()
 }
