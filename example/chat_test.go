@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -93,5 +94,44 @@ func TestRooms(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestServerTimeouts: the example's http.Server bounds slow handshakes. A
+// client that trickles its headers a byte at a time is cut off once
+// ReadHeaderTimeout has passed (shortened here), and its goroutine ends.
+func TestServerTimeouts(t *testing.T) {
+	srv := newServer("127.0.0.1:0", http.NotFoundHandler())
+	if srv.ReadHeaderTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 ||
+		srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
+		t.Fatalf("server timeouts: header %v, idle %v, max header bytes %d, read %v, write %v",
+			srv.ReadHeaderTimeout, srv.IdleTimeout, srv.MaxHeaderBytes, srv.ReadTimeout, srv.WriteTimeout)
+	}
+	srv.ReadHeaderTimeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	request := "GET /sockets/rooms/lobby/ann HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	for i := 0; i < len(request); i++ {
+		if _, err := conn.Write([]byte{request[i]}); err != nil {
+			break // the server has hung up: what we wait for
+		}
+		if time.Since(start) > wait {
+			t.Fatal("the server still accepts header bytes after the test bound")
+		}
+		time.Sleep(20 * time.Millisecond) // the trickle itself, not a synchronisation
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the server did not close the trickling connection: %v", err)
 	}
 }

@@ -47,8 +47,7 @@ func main() {
 	// closes each of them with 1001 (going away). Shutdown itself does not
 	// track hijacked connections.
 	sockets, closeSockets := context.WithCancel(context.Background())
-	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second}
-	srv.Handler = newApp(sockets, logger, rooms)
+	srv := newServer(*addr, newApp(sockets, logger, rooms))
 	srv.RegisterOnShutdown(closeSockets)
 	go func() {
 		<-signals.Done()
@@ -59,5 +58,23 @@ func main() {
 	logger.Printf("chat on http://%s", *addr)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		logger.Print(err)
+	}
+}
+
+// newServer is the http.Server we recommend for WebSockets in production.
+// macaron.Run's server has no timeouts: a client that trickles its request
+// headers a byte at a time holds a goroutine for ever. ReadHeaderTimeout
+// bounds the handshake, IdleTimeout the keep-alive connections between
+// requests, and MaxHeaderBytes a request's headers. ReadTimeout and
+// WriteTimeout stay unset: they would cut every WebSocket after that long,
+// since a hijacked connection keeps its deadlines (the sockets package bounds
+// each write by Options.WriteWait and a silent peer by Options.PongWait).
+func newServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
