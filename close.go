@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -119,6 +120,12 @@ func readEnding(err error) ending {
 		return ending{act: actClose, code: websocket.StatusMessageTooBig, level: LogLevelError,
 			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
 	case isTransportError(err):
+		return ending{act: actDrop, level: LogLevelError,
+			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+	case strings.Contains(err.Error(), "control frame opClose"):
+		// An invalid close frame: the transport has answered it with
+		// 1002, and the peer, having sent its close, sends nothing more:
+		// waiting for another would only delay the end.
 		return ending{act: actDrop, level: LogLevelError,
 			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
 	default:
