@@ -117,22 +117,24 @@ func readEnding(err error) ending {
 		return e
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		// The transport has sent 1009; closing completes the handshake.
-		return ending{act: actClose, code: websocket.StatusMessageTooBig, level: LogLevelError,
-			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+		return readFailure(actClose, websocket.StatusMessageTooBig, err)
 	case isTransportError(err):
-		return ending{act: actDrop, level: LogLevelError,
-			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+		return readFailure(actDrop, 0, err)
 	case strings.Contains(err.Error(), "control frame opClose"):
 		// An invalid close frame: the transport has answered it with
 		// 1002, and the peer, having sent its close, sends nothing more:
 		// waiting for another would only delay the end.
-		return ending{act: actDrop, level: LogLevelError,
-			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+		return readFailure(actDrop, 0, err)
 	default:
 		// A protocol violation by the peer.
-		return ending{act: actClose, code: websocket.StatusProtocolError, level: LogLevelError,
-			cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+		return readFailure(actClose, websocket.StatusProtocolError, err)
 	}
+}
+
+// readFailure is the end after reading failed with err.
+func readFailure(act action, code websocket.StatusCode, err error) ending {
+	return ending{act: act, code: code, level: LogLevelError,
+		cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
 }
 
 // decodeEnding is the end after a message that does not decode: 1007 with the
