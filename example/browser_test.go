@@ -88,8 +88,8 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 	}
 }
 
-// run runs actions with a deadline.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+// drive runs actions with a deadline.
+func drive(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -100,7 +100,7 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 
 // joinRoom opens the chat page in ctx and joins room as name.
 func joinRoom(t *testing.T, ctx context.Context, url, room, name string) {
-	run(t, ctx, name+" joins "+room,
+	drive(t, ctx, name+" joins "+room,
 		chromedp.Navigate(url),
 		chromedp.SetValue("#room", room, chromedp.ByID),
 		chromedp.SetValue("#name", name, chromedp.ByID),
@@ -119,7 +119,7 @@ func waitLog(t *testing.T, ctx context.Context, text string) {
 		new MutationObserver(() => { if (has()) resolve(true); })
 			.observe(document.getElementById("log"), {childList: true, subtree: true, characterData: true});
 	})`
-	run(t, ctx, "wait for "+text, chromedp.Evaluate(js, &ok, awaitPromise))
+	drive(t, ctx, "wait for "+text, chromedp.Evaluate(js, &ok, awaitPromise))
 }
 
 // awaitPromise makes Evaluate wait for the promise the expression returns.
@@ -128,13 +128,13 @@ func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.
 // logText returns the tab's chat log.
 func logText(t *testing.T, ctx context.Context) string {
 	var s string
-	run(t, ctx, "read the log", chromedp.Evaluate(`document.getElementById("log").textContent`, &s))
+	drive(t, ctx, "read the log", chromedp.Evaluate(`document.getElementById("log").textContent`, &s))
 	return s
 }
 
 // say sends a chat message from the tab.
 func say(t *testing.T, ctx context.Context, text string) {
-	run(t, ctx, "say "+text,
+	drive(t, ctx, "say "+text,
 		chromedp.SetValue("#text", text, chromedp.ByID),
 		chromedp.Click("#send", chromedp.ByID),
 	)
@@ -172,7 +172,7 @@ func TestBrowserChat(t *testing.T) {
 	waitLog(t, a2, "ann: "+markup)
 	var elements int
 	var title string
-	run(t, a2, "look for markup", chromedp.Evaluate(`document.querySelectorAll("#log b, #log img").length`, &elements),
+	drive(t, a2, "look for markup", chromedp.Evaluate(`document.querySelectorAll("#log b, #log img").length`, &elements),
 		chromedp.Title(&title))
 	if elements != 0 || title == "pwned" {
 		t.Fatalf("the message was rendered as HTML: %d elements, title %q", elements, title)
@@ -189,7 +189,7 @@ func TestBrowserChat(t *testing.T) {
 	}
 
 	var png []byte
-	run(t, a1, "screenshot", chromedp.FullScreenshot(&png, 100))
+	drive(t, a1, "screenshot", chromedp.FullScreenshot(&png, 100))
 	dir, err := os.MkdirTemp("", "sockets-chat-")
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestBrowserEcho(t *testing.T) {
 		Frame string
 		Bytes int
 	}
-	run(t, ctx, "echo round trips", chromedp.Navigate(srv.URL+"/echo"),
+	drive(t, ctx, "echo round trips", chromedp.Navigate(srv.URL+"/echo"),
 		chromedp.Evaluate(`runEcho()`, &results, awaitPromise))
 	if len(results) != 4 {
 		t.Fatalf("results %+v", results)

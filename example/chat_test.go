@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 	if err := c.ReadJSON(&got); err != nil {
 		t.Fatalf("waiting for %+v: %v", want, err)
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
@@ -54,13 +55,21 @@ func TestRooms(t *testing.T) {
 	srv := httptest.NewServer(newApp(ctx, quiet, rooms))
 	defer srv.Close()
 
+	// A member that joins gets the room's members; the others hear of it.
 	a1 := join(t, srv, "A", "ann")
-	expect(t, a1, Message{Type: "join", From: "ann"})
+	expect(t, a1, Message{Type: "members", Members: []string{"ann"}})
 	a2 := join(t, srv, "A", "bob")
 	expect(t, a1, Message{Type: "join", From: "bob"})
-	expect(t, a2, Message{Type: "join", From: "bob"})
+	expect(t, a2, Message{Type: "members", Members: []string{"ann", "bob"}})
 	b1 := join(t, srv, "B", "cid")
-	expect(t, b1, Message{Type: "join", From: "cid"})
+	expect(t, b1, Message{Type: "members", Members: []string{"cid"}})
+
+	// A name is taken once per room.
+	dup := join(t, srv, "A", "ann")
+	_ = dup.SetReadDeadline(time.Now().Add(wait))
+	if _, _, err := dup.ReadMessage(); !websocket.IsCloseError(err, CloseNameTaken) {
+		t.Fatalf("a second ann in room A: %v, want close %d", err, CloseNameTaken)
+	}
 
 	// The text travels as it is: the page shows it as text.
 	html := `<b>hi</b> & <script>alert(1)</script>`

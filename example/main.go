@@ -1,18 +1,26 @@
 // Command example serves the chat of the original go-macaron/sockets README:
 // rooms, names and JSON messages over a WebSocket, with a page to use it.
 //
-//	cd example && go run . -addr 127.0.0.1:4000
+//	go -C example run . -addr 127.0.0.1:4000
 //
 // then open http://127.0.0.1:4000 in two browser tabs. With -redis
 // 127.0.0.1:6379, rooms are shared with every other server started with the
 // same Redis.
+//
+// Ctrl-C (or SIGTERM) shuts it down gracefully: it stops accepting, closes
+// every WebSocket with 1001 (going away), waits for the handlers (at most
+// -grace), then exits 0. A start-up failure (the port is taken, Redis is
+// unreachable) exits 1 with a message saying what failed.
 package main
 
 import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,40 +33,81 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:4000", "address to listen on")
-	redisAddr := flag.String("redis", "", "Redis address (host:port) to share rooms with other servers; empty: rooms stay in this process")
-	flag.Parse()
-	logger := log.New(os.Stdout, "[chat] ", log.LstdFlags)
+	signals, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(signals, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole program: it returns the exit status once ctx is done
+// and the server has shut down, or at once when it cannot start.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("example", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	addr := flags.String("addr", "127.0.0.1:4000", "address to listen on")
+	redisAddr := flags.String("redis", "", "Redis address (host:port) to share rooms with other servers; empty: rooms stay in this process")
+	grace := flags.Duration("grace", 10*time.Second, "how long a shutdown waits for the connections to close")
+	if err := flags.Parse(args); err != nil {
+		return 2
+	}
+
+	// Listen first: the URL is printed only once it can be reached.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "chat: cannot listen on %s: %v\n", *addr, err)
+		return 1
+	}
+	// Every line says which server wrote it: several may share a terminal.
+	logger := log.New(stdout, "["+ln.Addr().String()+"] ", log.LstdFlags)
 
 	opts := hub.Options{Policy: hub.Disconnect, Logger: logger}
 	if *redisAddr != "" {
-		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr})
+		rdb, err := connectRedis(ctx, *redisAddr, logger)
+		if err != nil {
+			_ = ln.Close()
+			fmt.Fprintf(stderr, "chat: %v\n", err)
+			return 1
+		}
 		defer rdb.Close()
 		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger})
-		logger.Printf("rooms shared through Redis at %s", *redisAddr)
 	}
 	rooms := hub.New[*Message](opts)
 	defer rooms.Close()
 
-	signals, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	// Every WebSocket lives under sockets: Shutdown cancels it, which
-	// closes each of them with 1001 (going away). Shutdown itself does not
-	// track hijacked connections.
+	// closes each of them with 1001 (going away). Shutdown itself neither
+	// closes nor waits for hijacked connections: app.wait does.
 	sockets, closeSockets := context.WithCancel(context.Background())
-	srv := newServer(*addr, newApp(sockets, logger, rooms))
+	defer closeSockets()
+	app := newApp(sockets, logger, rooms)
+	srv := newServer(*addr, app)
+	srv.ErrorLog = logger
 	srv.RegisterOnShutdown(closeSockets)
-	go func() {
-		<-signals.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	logger.Printf("chat on http://%s", *addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		logger.Print(err)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Printf("chat on http://%s (Ctrl-C to stop)", ln.Addr())
+
+	select {
+	case err := <-served:
+		logger.Printf("the server stopped: %v", err)
+		return 1
+	case <-ctx.Done():
 	}
+	logger.Printf("shutting down: closing every WebSocket with 1001")
+	deadline, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	status := 0
+	if err := srv.Shutdown(deadline); err != nil {
+		logger.Printf("shutdown: %v", err)
+		status = 1
+	}
+	if err := app.wait(deadline); err != nil {
+		logger.Printf("shutdown: %v", err)
+		status = 1
+	}
+	<-served // http.ErrServerClosed
+	logger.Printf("stopped")
+	return status
 }
 
 // newServer is the http.Server we recommend for WebSockets in production.
@@ -76,5 +125,56 @@ func newServer(addr string, h http.Handler) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// quietRedis replaces go-redis's own log lines (connection pool
+// messages); the example says what matters in its own words.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// connectRedis connects to Redis and checks that it answers: a server
+// started with -redis that cannot reach it fails at once rather than
+// serving rooms that other servers never see. It then watches the
+// connection and logs when Redis goes away and comes back.
+func connectRedis(ctx context.Context, addr string, logger *log.Logger) (*goredis.Client, error) {
+	goredis.SetLogger(quietRedis{})
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	check, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(check).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start redis-server there, or leave out -redis to keep rooms in this process", addr, err)
+	}
+	logger.Printf("rooms shared through Redis at %s", addr)
+	go watchRedis(ctx, rdb, addr, logger)
+	return rdb, nil
+}
+
+// watchRedis logs each change of Redis's reachability until ctx is done or
+// the client is closed.
+func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, logger *log.Logger) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	up := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		check, cancel := context.WithTimeout(ctx, time.Second)
+		err := rdb.Ping(check).Err()
+		cancel()
+		switch {
+		case errors.Is(err, goredis.ErrClosed):
+			return
+		case err != nil && up:
+			logger.Printf("Redis at %s is unreachable (%v): messages stay on this server until it is back", addr, err)
+		case err == nil && !up:
+			logger.Printf("Redis at %s is back: rooms are shared again", addr)
+		}
+		up = err == nil
 	}
 }
