@@ -212,3 +212,56 @@ func TestBinaryStartFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryRedisStates: with -redis, the binary says that rooms are shared,
+// then says in its own words when Redis goes away and when it is back, and
+// prints none of go-redis's own pool messages.
+func TestBinaryRedisStates(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed; .ci/run installs it with apt-get")
+		}
+		t.Skip("redis-server not found: install Debian's redis-server package to run this test")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	_ = ln.Close()
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) { // polling for the port, bounded
+			if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+				_ = c.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("redis-server did not start")
+			}
+		}
+	}
+	redis := startRedis()
+	p := startChat(t, "-addr", "127.0.0.1:0", "-redis", "127.0.0.1:"+port, "-redis-check", "100ms")
+	p.waitLine(t, regexp.MustCompile(`rooms shared through Redis at 127\.0\.0\.1:`+port))
+	p.waitLine(t, listening)
+	_ = redis.Process.Kill()
+	_ = redis.Wait()
+	p.waitLine(t, regexp.MustCompile(`Redis at 127\.0\.0\.1:`+port+` is unreachable .*: messages stay on this server`))
+	startRedis()
+	p.waitLine(t, regexp.MustCompile(`Redis at 127\.0\.0\.1:`+port+` is back: rooms are shared again`))
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	if strings.Contains(p.stderr.String(), "redis: ") {
+		t.Fatalf("go-redis's own messages reached the output: %s", p.stderr.String())
+	}
+}

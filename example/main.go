@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := flags.String("addr", "127.0.0.1:4000", "address to listen on")
 	redisAddr := flags.String("redis", "", "Redis address (host:port) to share rooms with other servers; empty: rooms stay in this process")
 	grace := flags.Duration("grace", 10*time.Second, "how long a shutdown waits for the connections to close")
+	redisCheck := flags.Duration("redis-check", 2*time.Second, "how often the Redis connection is checked, with -redis")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -61,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	opts := hub.Options{Policy: hub.Disconnect, Logger: logger}
 	if *redisAddr != "" {
-		rdb, err := connectRedis(ctx, *redisAddr, logger)
+		rdb, err := connectRedis(ctx, *redisAddr, *redisCheck, logger)
 		if err != nil {
 			_ = ln.Close()
 			fmt.Fprintf(stderr, "chat: %v\n", err)
@@ -138,7 +139,7 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // started with -redis that cannot reach it fails at once rather than
 // serving rooms that other servers never see. It then watches the
 // connection and logs when Redis goes away and comes back.
-func connectRedis(ctx context.Context, addr string, logger *log.Logger) (*goredis.Client, error) {
+func connectRedis(ctx context.Context, addr string, every time.Duration, logger *log.Logger) (*goredis.Client, error) {
 	goredis.SetLogger(quietRedis{})
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 	check, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -148,14 +149,14 @@ func connectRedis(ctx context.Context, addr string, logger *log.Logger) (*goredi
 		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start redis-server there, or leave out -redis to keep rooms in this process", addr, err)
 	}
 	logger.Printf("rooms shared through Redis at %s", addr)
-	go watchRedis(ctx, rdb, addr, logger)
+	go watchRedis(ctx, rdb, addr, every, logger)
 	return rdb, nil
 }
 
-// watchRedis logs each change of Redis's reachability until ctx is done or
-// the client is closed.
-func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, logger *log.Logger) {
-	tick := time.NewTicker(2 * time.Second)
+// watchRedis checks Redis every period and logs each change of its
+// reachability, until ctx is done or the client is closed.
+func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, every time.Duration, logger *log.Logger) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	up := true
 	for {
@@ -164,7 +165,7 @@ func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, logger *l
 			return
 		case <-tick.C:
 		}
-		check, cancel := context.WithTimeout(ctx, time.Second)
+		check, cancel := context.WithTimeout(ctx, min(every, time.Second))
 		err := rdb.Ping(check).Err()
 		cancel()
 		switch {
