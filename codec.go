@@ -55,19 +55,44 @@ type box interface {
 	sent()
 }
 
-// chanBox carries values whose channels Go can type statically: strings and
-// byte slices.
+// chanBox carries values whose channels Go can type statically: strings
+// and byte slices for both fronts, and any JSON type T for the net/http
+// front. Its codec turns values into frames and back.
 type chanBox[T any] struct {
 	send, recv chan T
 	in, out    T
-	frame      websocket.MessageType
-	fromWire   func([]byte) T
-	toWire     func(T) []byte
+	codec      wireCodec[T]
 }
 
-func (b *chanBox[T]) decode(p []byte) error {
-	b.in = b.fromWire(p)
-	return nil
+// wireCodec turns the values of one kind into frames and back.
+type wireCodec[T any] interface {
+	// fromWire makes the value of one message from the peer.
+	fromWire(p []byte) (T, error)
+	// toWire returns the frame for v; an error means no frame at all.
+	toWire(v T) (websocket.MessageType, []byte, error)
+	// release frees what toWire used, once the frame is written.
+	release()
+}
+
+// newChanBox returns the box for channels of T, dispatching as JSON(T{})
+// does on the type: string is text, []byte is binary, anything else is
+// JSON of T.
+func newChanBox[T any](send, recv chan T, bufs *sync.Pool) *chanBox[T] {
+	var c wireCodec[T]
+	switch any(*new(T)).(type) {
+	case string:
+		c = any(textCodec{}).(wireCodec[T])
+	case []byte:
+		c = any(bytesCodec{}).(wireCodec[T])
+	default:
+		c = newJSONCodec[T](bufs)
+	}
+	return &chanBox[T]{send: send, recv: recv, codec: c}
+}
+
+func (b *chanBox[T]) decode(p []byte) (err error) {
+	b.in, err = b.codec.fromWire(p)
+	return err
 }
 
 func (b *chanBox[T]) offer() bool {
@@ -120,21 +145,111 @@ func (b *chanBox[T]) poll() bool {
 }
 
 func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
-	return b.frame, b.toWire(b.out), nil
+	typ, p, err := b.codec.toWire(b.out)
+	if err != nil {
+		b.sent()
+	}
+	return typ, p, err
 }
 
 func (b *chanBox[T]) sent() {
 	var zero T
 	b.out = zero
+	b.codec.release()
 }
 
-// stringFromWire copies a message into a new string.
-func stringFromWire(p []byte) string { return string(p) }
+// textCodec: any message arrives as a new string; a string goes out as one
+// text frame.
+type textCodec struct{}
 
-// stringToWire views a string's bytes without copying. The transport only
-// reads a server's outgoing payload (it masks client frames alone), so the
-// string is never written through this view.
-func stringToWire(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+func (textCodec) fromWire(p []byte) (string, error) { return string(p), nil }
+
+// toWire views the string's bytes without copying. The transport only reads
+// a server's outgoing payload (it masks client frames alone), so the string
+// is never written through this view.
+func (textCodec) toWire(s string) (websocket.MessageType, []byte, error) {
+	return websocket.MessageText, unsafe.Slice(unsafe.StringData(s), len(s)), nil
+}
+
+func (textCodec) release() {}
+
+// bytesCodec: any message arrives as a new, non-nil slice; a slice goes out
+// as one binary frame, as it is.
+type bytesCodec struct{}
+
+func (bytesCodec) fromWire(p []byte) ([]byte, error) {
+	return append(make([]byte, 0, len(p)), p...), nil
+}
+
+func (bytesCodec) toWire(p []byte) (websocket.MessageType, []byte, error) {
+	return websocket.MessageBinary, p, nil
+}
+
+func (bytesCodec) release() {}
+
+// jsonCodec: a message is decoded into a new T, as JSON(T{}) decodes into a
+// new *T (for a pointer type T, "null" gives a pointer to the zero value);
+// a value goes out as one text frame of encoding/json Encoder output,
+// trailing newline included, encoded before any frame is opened.
+type jsonCodec[T any] struct {
+	elem reflect.Type // T's element type when T is a pointer
+	bufs *sync.Pool
+	buf  *[]byte
+}
+
+func newJSONCodec[T any](bufs *sync.Pool) *jsonCodec[T] {
+	c := &jsonCodec[T]{bufs: bufs}
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
+		c.elem = t.Elem()
+	}
+	return c
+}
+
+func (c *jsonCodec[T]) fromWire(p []byte) (T, error) {
+	var v T
+	target := any(&v)
+	if c.elem != nil {
+		v = reflect.New(c.elem).Interface().(T)
+		target = v
+	}
+	// A Decoder, not Unmarshal: as the original, the first value of the
+	// message is taken and anything after it is ignored.
+	if err := json.NewDecoder(bytes.NewReader(p)).Decode(target); err != nil {
+		var zero T
+		return zero, fmt.Errorf("decode JSON into %v: %w", reflect.TypeFor[T](), err)
+	}
+	return v, nil
+}
+
+func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
+	buf, err := encodeJSON(c.bufs, v)
+	c.buf = buf
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode %v as JSON: %w", reflect.TypeFor[T](), err)
+	}
+	return websocket.MessageText, *buf, nil
+}
+
+func (c *jsonCodec[T]) release() { releaseBuf(c.bufs, &c.buf) }
+
+// encodeJSON writes v's Encoder output into a pooled buffer, which the
+// caller gives back with releaseBuf.
+func encodeJSON(bufs *sync.Pool, v any) (*[]byte, error) {
+	buf := bufs.Get().(*[]byte)
+	w := bytes.NewBuffer((*buf)[:0])
+	err := json.NewEncoder(w).Encode(v)
+	*buf = w.Bytes()
+	return buf, err
+}
+
+// releaseBuf puts *buf back in the pool, if any.
+func releaseBuf(bufs *sync.Pool, buf **[]byte) {
+	if *buf != nil {
+		**buf = (**buf)[:0]
+		bufs.Put(*buf)
+		*buf = nil
+	}
+}
 
 // toValidUTF8 returns a copy of p in which each byte that does not start a
 // valid UTF-8 sequence is replaced by U+FFFD, as a for-range loop over a Go
@@ -152,12 +267,6 @@ func toValidUTF8(p []byte) []byte {
 	}
 	return out
 }
-
-// bytesFromWire copies a message into a new, non-nil slice.
-func bytesFromWire(p []byte) []byte { return append(make([]byte, 0, len(p)), p...) }
-
-// bytesToWire sends a slice as it is.
-func bytesToWire(p []byte) []byte { return p }
 
 // jsonBox carries JSON values of a type known only at run time, through
 // channels of *T made by reflection.
@@ -249,10 +358,8 @@ func (b *jsonBox) poll() bool {
 // encode marshals the staged value before any frame is opened, so a value
 // that cannot be encoded sends nothing.
 func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
-	b.buf = b.bufs.Get().(*[]byte)
-	w := bytes.NewBuffer((*b.buf)[:0])
-	err := json.NewEncoder(w).Encode(b.out.Interface())
-	*b.buf = w.Bytes()
+	buf, err := encodeJSON(b.bufs, b.out.Interface())
+	b.buf = buf
 	if err != nil {
 		typ := b.out.Type()
 		b.sent()
@@ -263,9 +370,5 @@ func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
 
 func (b *jsonBox) sent() {
 	b.out = reflect.Value{}
-	if b.buf != nil {
-		*b.buf = (*b.buf)[:0]
-		b.bufs.Put(b.buf)
-		b.buf = nil
-	}
+	releaseBuf(b.bufs, &b.buf)
 }

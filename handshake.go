@@ -56,7 +56,7 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 	if !r.ProtoAtLeast(1, 1) {
 		return http.StatusBadRequest, errOldHTTP
 	}
-	if _, ok := w.(http.Hijacker); !ok {
+	if !canHijack(w) {
 		return http.StatusNotImplemented, errNoHijack
 	}
 	return 0, ""
@@ -73,4 +73,19 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// canHijack reports whether w, or a writer it wraps (as routers' and
+// middleware's writers do, with an Unwrap method), can be hijacked.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		if _, ok := w.(http.Hijacker); ok {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
 }

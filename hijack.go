@@ -2,7 +2,6 @@ package sockets
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -54,11 +53,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.status != http.StatusSwitchingProtocols {
 		return nil, nil, fmt.Errorf("sockets: hijack after status %d, want 101", w.status)
 	}
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("sockets: the ResponseWriter cannot be hijacked")
-	}
-	raw, brw, err := hj.Hijack()
+	raw, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sockets: hijack: %w", err)
 	}

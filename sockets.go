@@ -1,12 +1,10 @@
 package sockets
 
 import (
-	"context"
 	"net/http"
 	"reflect"
 	"sync"
 
-	"github.com/coder/websocket"
 	"gopkg.in/macaron.v1"
 )
 
@@ -67,24 +65,22 @@ func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
 type kind func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box
 
 func stringKind(o *Options) kind {
-	return func(c *Connection, ctx *macaron.Context, _ *sync.Pool) box {
+	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
 		mc := &MessageConnection{Connection: c,
 			Sender: make(chan string, o.SendChannelBuffer), Receiver: make(chan string, o.RecvChannelBuffer)}
 		ctx.Map((<-chan string)(mc.Receiver))
 		ctx.Map((chan<- string)(mc.Sender))
-		return &chanBox[string]{send: mc.Sender, recv: mc.Receiver, frame: websocket.MessageText,
-			fromWire: stringFromWire, toWire: stringToWire}
+		return newChanBox(mc.Sender, mc.Receiver, bufs)
 	}
 }
 
 func bytesKind(o *Options) kind {
-	return func(c *Connection, ctx *macaron.Context, _ *sync.Pool) box {
+	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
 		bc := &ByteSliceConnection{Connection: c,
 			Sender: make(chan []byte, o.SendChannelBuffer), Receiver: make(chan []byte, o.RecvChannelBuffer)}
 		ctx.Map((<-chan []byte)(bc.Receiver))
 		ctx.Map((chan<- []byte)(bc.Sender))
-		return &chanBox[[]byte]{send: bc.Sender, recv: bc.Receiver, frame: websocket.MessageBinary,
-			fromWire: bytesFromWire, toWire: bytesToWire}
+		return newChanBox(bc.Sender, bc.Receiver, bufs)
 	}
 }
 
@@ -102,105 +98,36 @@ func jsonKind(o *Options, t reflect.Type) kind {
 	}
 }
 
-// middleware is the handler the constructors return; one serves every
-// connection made with the same options.
+// middleware is the Macaron front: a thin layer over the net/http front's
+// endpoint that injects the channels instead of handing them over. One
+// serves every connection made with the same options.
 type middleware struct {
-	opts    *Options
-	origins *originPolicy
-	kind    kind
-	bufs    sync.Pool // message buffers, reused across connections
+	*endpoint
+	kind kind
 }
 
 func newMiddleware(o *Options, k kind) macaron.Handler {
-	m := &middleware{opts: o, kind: k}
-	m.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
-		o.logSetup(LogLevelWarning, format, args...)
-	})
-	m.bufs.New = func() any { return new([]byte) }
+	m := &middleware{endpoint: newEndpoint(o), kind: k}
 	return m.serve
 }
 
-// serve checks the request (method, then Origin, then the handshake),
-// upgrades it, injects the channels, runs the rest of the handler chain and
+// serve upgrades the request (or answers it with the failed check's
+// status), injects the channels, runs the rest of the handler chain and
 // returns once the connection has ended.
 func (m *middleware) serve(c *macaron.Context) {
-	o, r, remote := m.opts, c.Req.Request, c.Req.RemoteAddr
-	if r.Method != http.MethodGet {
-		o.logf(LogLevelWarning, remote, "Method %s is not allowed", logMethod(r.Method))
-		reject(c.Resp, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+	p := m.upgrade(c.Resp, c.Req.Request)
+	if p == nil {
 		return
 	}
-	origin := r.Header.Get("Origin")
-	if !m.origins.allowed(r.Host, origin) {
-		o.logf(LogLevelWarning, remote, "Origin %s is not allowed for host %s", peerValue(origin), peerValue(r.Host))
-		reject(c.Resp, http.StatusForbidden, msgOriginNotAllowed)
-		return
-	}
-	if o.enabled(LogLevelDebug) {
-		o.logf(LogLevelDebug, remote, "Request to %s has been allowed for origin %s", peerValue(r.Host), peerValue(origin))
-	}
-	if status, reason := checkHandshake(c.Resp, r); status != 0 {
-		o.logf(LogLevelWarning, remote, "Handshake failed: %s", reason)
-		reject(c.Resp, status, reason)
-		return
-	}
-
-	conn := newConnection(o, remote)
-	p := newPump(conn, &m.bufs)
-	uw := &upgradeWriter{ResponseWriter: c.Resp, writeWait: o.WriteWait, bufs: &m.bufs}
-	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin was checked above
-		CompressionMode:    websocket.CompressionDisabled,
-		OnPongReceived:     p.onPong,
-	})
-	if err != nil {
-		o.logf(LogLevelWarning, remote, "Handshake failed: %v", err)
-		return
-	}
-	ws.SetReadLimit(o.MaxMessageSize)
-	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
-	p.box = m.kind(conn, c, &m.bufs)
-	c.Map((<-chan error)(conn.Error))
-	c.Map((chan<- int)(conn.Disconnect))
-	c.Map((<-chan bool)(conn.Done))
-
+	p.box = m.kind(p.Connection, c, &m.bufs)
+	c.Map(p.Connection)
+	c.Map((<-chan error)(p.Error))
+	c.Map((chan<- int)(p.Disconnect))
+	c.Map((<-chan bool)(p.Done))
+	// Whatever the chain writes from now on is discarded instead of
+	// reaching the hijacked connection.
 	hw := &hijackedWriter{}
 	c.Resp = hw
 	c.MapTo(hw, (*http.ResponseWriter)(nil))
-
-	o.logf(LogLevelInfo, remote, "Connection established")
-	base, release := m.baseContext(r)
-	defer release()
-	p.run(base)
-
-	completed := false
-	defer func() {
-		if !completed {
-			// The handler chain panicked: close with 1011, and let the
-			// panic go on, unrecovered, to Macaron's recovery once the
-			// connection is down.
-			p.finish(panicEnding())
-		}
-		p.wait()
-	}()
-	c.Next()
-	completed = true
-}
-
-// baseContext is the context a connection lives under: the request's values
-// without its cancellation (net/http cancels it when the handler returns,
-// and it stops noticing the client after the hijack), bounded by
-// Options.Context when that is set. release detaches it from
-// Options.Context once the connection is over.
-func (m *middleware) baseContext(r *http.Request) (ctx context.Context, release func()) {
-	base := context.WithoutCancel(r.Context())
-	if m.opts.Context == nil {
-		return base, func() {}
-	}
-	ctx, cancel := context.WithCancel(base)
-	stop := context.AfterFunc(m.opts.Context, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
+	m.run(p, c.Req.Request, c.Next)
 }

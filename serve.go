@@ -1,0 +1,169 @@
+package sockets
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// Conn is one WebSocket connection as the net/http front hands it to a
+// handler: the channels the Macaron constructors inject, with the same
+// capacities, lifetime and guarantees, and the Connection and the request
+// it was upgraded from.
+type Conn[T any] struct {
+	// Receiver carries every message from the peer. It is never closed:
+	// values still in it when Done fires stay readable.
+	Receiver <-chan T
+	// Sender takes values to send, each as one frame. Closing it ends the
+	// connection normally (1000), after what was queued before.
+	Sender chan<- T
+	// Error carries the cause of an abnormal end, before Done fires; it
+	// is closed after Done. A normal end carries no value.
+	Error <-chan error
+	// Disconnect takes a close code: what was queued on Sender goes out
+	// first, then a close frame with that code.
+	Disconnect chan<- int
+	// Done yields true once the connection has ended, then is closed.
+	Done <-chan bool
+
+	// Connection is the connection's shared part (its options, Close).
+	Connection *Connection
+	// Request is the request the connection was upgraded from: its path
+	// values (Request.PathValue), headers and context values.
+	Request *http.Request
+}
+
+// Handler returns an http.Handler that serves a WebSocket on every request
+// and hands h the connection's channels, for any net/http server or router
+// (http.ServeMux, chi, gorilla/mux, echo's and gin's net/http adapters).
+// The type of the values decides their frames, as JSON(T{}) does: string
+// values are text frames, []byte values binary frames, and any other T is
+// JSON (one text frame of encoding/json Encoder output per value, trailing
+// newline included; a message that does not decode ends the connection
+// with 1007).
+//
+// The checks before the upgrade are the Macaron constructors': a method
+// other than GET gets 405, a disallowed Origin 403, an invalid handshake
+// 400, each with a plain-text reason, and h is not called. The handler runs
+// in the request's goroutine, which returns only once the connection has
+// ended, as with the Macaron constructors. Only the first Options argument
+// is used; nil options panic.
+func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
+	if h == nil {
+		panic("sockets: Handler(nil): pass the function that serves each connection")
+	}
+	o := withDefaults(options)
+	e := newEndpoint(o)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := e.upgrade(w, r)
+		if p == nil {
+			return
+		}
+		send, recv := make(chan T, o.SendChannelBuffer), make(chan T, o.RecvChannelBuffer)
+		p.box = newChanBox(send, recv, &e.bufs)
+		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
+			Connection: p.Connection, Request: r}
+		e.run(p, r, func() { h(c) })
+	})
+}
+
+// endpoint is what the connections made with one set of options share,
+// whichever front serves them.
+type endpoint struct {
+	opts    *Options
+	origins *originPolicy
+	bufs    sync.Pool // message buffers, reused across connections
+}
+
+func newEndpoint(o *Options) *endpoint {
+	e := &endpoint{opts: o}
+	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
+		o.logSetup(LogLevelWarning, format, args...)
+	})
+	e.bufs.New = func() any { return new([]byte) }
+	return e
+}
+
+// upgrade checks the request (method, then Origin, then the handshake) and
+// upgrades it. When a check fails it answers the request with the status
+// and a plain-text reason and returns nil. The caller sets the returned
+// pump's box, then calls run.
+func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
+	o, remote := e.opts, r.RemoteAddr
+	if r.Method != http.MethodGet {
+		o.logf(LogLevelWarning, remote, "Method %s is not allowed", logMethod(r.Method))
+		reject(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	if !e.origins.allowed(r.Host, origin) {
+		o.logf(LogLevelWarning, remote, "Origin %s is not allowed for host %s", peerValue(origin), peerValue(r.Host))
+		reject(w, http.StatusForbidden, msgOriginNotAllowed)
+		return nil
+	}
+	if o.enabled(LogLevelDebug) {
+		o.logf(LogLevelDebug, remote, "Request to %s has been allowed for origin %s", peerValue(r.Host), peerValue(origin))
+	}
+	if status, reason := checkHandshake(w, r); status != 0 {
+		o.logf(LogLevelWarning, remote, "Handshake failed: %s", reason)
+		reject(w, status, reason)
+		return nil
+	}
+
+	conn := newConnection(o, remote)
+	p := newPump(conn, &e.bufs)
+	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs}
+	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived:     p.onPong,
+	})
+	if err != nil {
+		o.logf(LogLevelWarning, remote, "Handshake failed: %v", err)
+		return nil
+	}
+	ws.SetReadLimit(o.MaxMessageSize)
+	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
+	return p
+}
+
+// run starts the connection's loops, runs handler in this goroutine, and
+// returns once the connection has ended and every goroutine of it is done.
+// A handler that returns early leaves the connection served until it ends.
+// A panic in handler closes the connection with 1011 and goes on, once the
+// connection is down, to whatever recovers it above.
+func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
+	e.opts.logf(LogLevelInfo, p.remoteAddr, "Connection established")
+	base, release := e.baseContext(r)
+	defer release()
+	p.run(base)
+	completed := false
+	defer func() {
+		if !completed {
+			p.finish(panicEnding())
+		}
+		p.wait()
+	}()
+	handler()
+	completed = true
+}
+
+// baseContext is the context a connection lives under: the request's values
+// without its cancellation (net/http cancels it when the handler returns,
+// and it stops noticing the client after the hijack), bounded by
+// Options.Context when that is set. release detaches it from
+// Options.Context once the connection is over.
+func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release func()) {
+	base := context.WithoutCancel(r.Context())
+	if e.opts.Context == nil {
+		return base, func() {}
+	}
+	ctx, cancel := context.WithCancel(base)
+	stop := context.AfterFunc(e.opts.Context, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
