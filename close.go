@@ -37,9 +37,57 @@ const (
 	actDrop
 )
 
+// EndedBy says who ended a connection.
+type EndedBy int
+
+const (
+	// EndedByPeer: the peer sent a close frame, or broke the protocol (a
+	// bad frame, invalid UTF-8 or JSON, a message over MaxMessageSize).
+	EndedByPeer EndedBy = iota + 1
+	// EndedByHandler: the handler sent a close code, called Close, or
+	// closed its sender.
+	EndedByHandler
+	// EndedByServer: Options.Context was cancelled (a shutdown), a value
+	// could not be encoded, or the handler chain panicked.
+	EndedByServer
+	// EndedByNetwork: the TCP connection failed or was dropped, a write
+	// stalled past WriteWait, or the peer fell silent past PongWait.
+	EndedByNetwork
+)
+
+// String names who ended the connection.
+func (b EndedBy) String() string {
+	switch b {
+	case EndedByPeer:
+		return "peer"
+	case EndedByHandler:
+		return "handler"
+	case EndedByServer:
+		return "server"
+	case EndedByNetwork:
+		return "network"
+	}
+	return fmt.Sprintf("EndedBy(%d)", int(b))
+}
+
+// CloseRecord is how a connection ended, as Connection.CloseRecord tells it
+// once the connection is over.
+type CloseRecord struct {
+	// By is who ended the connection.
+	By EndedBy
+	// Code and Reason are those of the close frame that ended it: the
+	// peer's when the peer closed, this server's otherwise. Code is 0
+	// when the connection was dropped without a close frame.
+	Code   int
+	Reason string
+	// Cause is what the error channel carried: nil for a normal end.
+	Cause error
+}
+
 // ending is why and how a connection ends: decided once, by whichever loop
 // sees the end first.
 type ending struct {
+	by     EndedBy
 	act    action
 	code   websocket.StatusCode
 	reason string
@@ -48,6 +96,15 @@ type ending struct {
 	// level and msg make the log line; msg empty means no line.
 	level int
 	msg   string
+}
+
+// record is the ending as the handler may read it.
+func (e ending) record() *CloseRecord {
+	r := &CloseRecord{By: e.by, Code: int(e.code), Reason: e.reason, Cause: e.cause}
+	if e.act == actDrop && e.by != EndedByPeer {
+		r.Code, r.Reason = 0, ""
+	}
+	return r
 }
 
 // closeCode maps a code the handler sent on its disconnect channel to what
@@ -86,17 +143,17 @@ func validWireCode(code int) bool {
 func disconnectEnding(code int) ending {
 	act, wire, ok := closeCode(code)
 	if !ok {
-		return ending{act: act, code: wire, level: LogLevelWarning,
+		return ending{by: EndedByHandler, act: act, code: wire, level: LogLevelWarning,
 			msg: fmt.Sprintf("Close code %d cannot be sent; closing with %d instead", code, wire)}
 	}
-	return ending{act: act, code: wire, level: LogLevelInfo,
+	return ending{by: EndedByHandler, act: act, code: wire, level: LogLevelInfo,
 		msg: fmt.Sprintf("Closing with code %d, as the handler asked", code)}
 }
 
 // senderClosedEnding is the end after the handler closed its sender: a
 // normal close, once every value queued before it is written.
 func senderClosedEnding() ending {
-	return ending{act: actClose, code: websocket.StatusNormalClosure, level: LogLevelInfo,
+	return ending{by: EndedByHandler, act: actClose, code: websocket.StatusNormalClosure, level: LogLevelInfo,
 		msg: "Sender channel has been closed; closing normally"}
 }
 
@@ -106,7 +163,7 @@ func readEnding(err error) ending {
 	switch {
 	case errors.As(err, &ce):
 		// The transport has already echoed the peer's code and closed.
-		e := ending{act: actDrop, level: LogLevelInfo,
+		e := ending{by: EndedByPeer, act: actDrop, code: ce.Code, reason: ce.Reason, level: LogLevelInfo,
 			msg: fmt.Sprintf("Connection closed by the peer with code %d", ce.Code)}
 		switch ce.Code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
@@ -117,30 +174,30 @@ func readEnding(err error) ending {
 		return e
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		// The transport has sent 1009; closing completes the handshake.
-		return readFailure(actClose, websocket.StatusMessageTooBig, err)
+		return readFailure(EndedByPeer, actClose, websocket.StatusMessageTooBig, err)
 	case isTransportError(err):
-		return readFailure(actDrop, 0, err)
+		return readFailure(EndedByNetwork, actDrop, 0, err)
 	case strings.Contains(err.Error(), "control frame opClose"):
 		// An invalid close frame: the transport has answered it with
 		// 1002, and the peer, having sent its close, sends nothing more:
 		// waiting for another would only delay the end.
-		return readFailure(actDrop, 0, err)
+		return readFailure(EndedByPeer, actDrop, websocket.StatusProtocolError, err)
 	default:
 		// A protocol violation by the peer.
-		return readFailure(actClose, websocket.StatusProtocolError, err)
+		return readFailure(EndedByPeer, actClose, websocket.StatusProtocolError, err)
 	}
 }
 
 // readFailure is the end after reading failed with err.
-func readFailure(act action, code websocket.StatusCode, err error) ending {
-	return ending{act: act, code: code, level: LogLevelError,
+func readFailure(by EndedBy, act action, code websocket.StatusCode, err error) ending {
+	return ending{by: by, act: act, code: code, level: LogLevelError,
 		cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
 }
 
 // decodeEnding is the end after a message that does not decode: 1007 with the
 // decoder's message as the reason.
 func decodeEnding(err error) ending {
-	return ending{act: actClose, code: websocket.StatusInvalidFramePayloadData,
+	return ending{by: EndedByPeer, act: actClose, code: websocket.StatusInvalidFramePayloadData,
 		reason: truncateReason(err.Error()), level: LogLevelError,
 		cause: fmt.Errorf("sockets: %w", err), msg: "Error decoding message: " + err.Error()}
 }
@@ -148,38 +205,38 @@ func decodeEnding(err error) ending {
 // invalidUTF8Ending is the end after a text message that is not valid
 // UTF-8: 1007, after every message before it was delivered.
 func invalidUTF8Ending() ending {
-	return ending{act: actClose, code: websocket.StatusInvalidFramePayloadData, reason: "invalid UTF-8 in a text message",
+	return ending{by: EndedByPeer, act: actClose, code: websocket.StatusInvalidFramePayloadData, reason: "invalid UTF-8 in a text message",
 		level: LogLevelError, cause: ErrInvalidUTF8, msg: ErrInvalidUTF8.Error()}
 }
 
 // encodeEnding is the end after a sender value that cannot be encoded: 1011,
 // and no frame for the value.
 func encodeEnding(err error) ending {
-	return ending{act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
+	return ending{by: EndedByServer, act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
 		cause: fmt.Errorf("sockets: %w", err), msg: "Error encoding message: " + err.Error()}
 }
 
 // writeEnding is the end after a failed or stalled write: the socket cannot
 // carry a close frame any more, so it is dropped.
 func writeEnding(err error) ending {
-	return ending{act: actDrop, level: LogLevelError,
+	return ending{by: EndedByNetwork, act: actDrop, level: LogLevelError,
 		cause: fmt.Errorf("sockets: write: %w", err), msg: "Error writing to socket: " + err.Error()}
 }
 
 // silentPeerEnding is the end of a peer that stayed silent past PongWait.
 func silentPeerEnding() ending {
-	return ending{act: actDrop, level: LogLevelError, cause: ErrPongTimeout, msg: ErrPongTimeout.Error()}
+	return ending{by: EndedByNetwork, act: actDrop, level: LogLevelError, cause: ErrPongTimeout, msg: ErrPongTimeout.Error()}
 }
 
 // shutdownEnding is the end when Options.Context is cancelled.
 func shutdownEnding() ending {
-	return ending{act: actClose, code: websocket.StatusGoingAway, reason: "server shutting down",
+	return ending{by: EndedByServer, act: actClose, code: websocket.StatusGoingAway, reason: "server shutting down",
 		level: LogLevelInfo, cause: ErrServerShutdown, msg: "Closing: the server is shutting down"}
 }
 
 // panicEnding is the end when the handler chain panicked after the upgrade.
 func panicEnding() ending {
-	return ending{act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
+	return ending{by: EndedByServer, act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
 		msg: "The handler chain panicked; closing with 1011"}
 }
 

@@ -3,6 +3,7 @@ package sockets
 import (
 	"errors"
 	"reflect"
+	"sync/atomic"
 )
 
 // ErrConnectionClosed is returned by Connection.Close once the connection has
@@ -47,7 +48,21 @@ type Connection struct {
 	Done chan bool
 
 	remoteAddr string
-	ended      chan struct{} // closed once the end is decided
+	ended      chan struct{}               // closed once the end is decided
+	record     atomic.Pointer[CloseRecord] // set before Done fires
+}
+
+// RemoteAddr returns the peer's address, as the request gave it.
+func (c *Connection) RemoteAddr() string { return c.remoteAddr }
+
+// CloseRecord tells how the connection ended: who ended it, the close code
+// and reason, and the cause the error channel carried. ok is false until
+// the connection has ended (it is set before Done fires).
+func (c *Connection) CloseRecord() (r CloseRecord, ok bool) {
+	if p := c.record.Load(); p != nil {
+		return *p, true
+	}
+	return CloseRecord{}, false
 }
 
 // Close ends the connection with code, as sending code on Disconnect does. It

@@ -348,6 +348,7 @@ func (p *pump) shutdown() {
 		p.logf(e.level, p.remoteAddr, "%s", e.msg)
 	}
 	p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
+	p.record.Store(e.record())
 	if e.cause != nil {
 		p.Error <- e.cause // capacity 1, and the only send: never blocks
 	}

@@ -136,6 +136,10 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 // connection is down, to whatever recovers it above.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	e.opts.logf(LogLevelInfo, p.remoteAddr, "Connection established")
+	trace, _ := r.Context().Value(traceKey{}).(*ConnTrace)
+	if trace != nil && trace.Upgraded != nil {
+		trace.Upgraded(p.Connection)
+	}
 	base, release := e.baseContext(r)
 	defer release()
 	p.run(base)
@@ -145,6 +149,9 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 			p.finish(panicEnding())
 		}
 		p.wait()
+		if trace != nil && trace.Ended != nil {
+			trace.Ended(p.Connection)
+		}
 	}()
 	handler()
 	completed = true
@@ -166,4 +173,26 @@ func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release fu
 		stop()
 		cancel()
 	}
+}
+
+// ConnTrace observes the WebSocket connections served for a request, as
+// net/http/httptrace observes a client's requests: attach it to the
+// request's context with WithConnTrace, and whichever front serves the
+// request calls its hooks, in the request's goroutine. Test kits
+// (sockettest) and metrics use it. Either hook may be nil.
+type ConnTrace struct {
+	// Upgraded is called once the connection is upgraded, before the
+	// handler runs.
+	Upgraded func(*Connection)
+	// Ended is called once the connection has ended and every goroutine
+	// of it has returned: Done has fired and CloseRecord is set.
+	Ended func(*Connection)
+}
+
+type traceKey struct{}
+
+// WithConnTrace returns a copy of ctx that carries trace; serve a request
+// with it (r.WithContext) to observe its connection.
+func WithConnTrace(ctx context.Context, trace *ConnTrace) context.Context {
+	return context.WithValue(ctx, traceKey{}, trace)
 }
