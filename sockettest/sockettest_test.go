@@ -1,0 +1,184 @@
+package sockettest_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/sockettest"
+	"go.uber.org/goleak"
+	"gopkg.in/macaron.v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// echo sends every message back until done.
+func echo[T any](c *sockets.Conn[T]) {
+	for {
+		select {
+		case m := <-c.Receiver:
+			select {
+			case c.Sender <- m:
+			case <-c.Done:
+				return
+			}
+		case <-c.Done:
+			return
+		}
+	}
+}
+
+type note struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+}
+
+// servers runs f against a server on a loopback listener and one on a pipe.
+func servers(t *testing.T, h http.Handler, f func(t *testing.T, s *sockettest.Server)) {
+	t.Run("tcp", func(t *testing.T) { f(t, sockettest.NewServer(t, h)) })
+	t.Run("pipe", func(t *testing.T) { f(t, sockettest.NewPipeServer(t, h)) })
+}
+
+func TestEchoKinds(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /text", sockets.Handler(echo[string]))
+	mux.Handle("GET /bytes", sockets.Handler(echo[[]byte]))
+	mux.Handle("GET /json", sockets.Handler(echo[*note]))
+	servers(t, mux, func(t *testing.T, s *sockettest.Server) {
+		text := s.Dial("/text")
+		text.SendText("héllo")
+		text.ExpectText("héllo")
+		text.SendBinary([]byte("as text")) // any frame in, text out
+		text.ExpectText("as text")
+		text.Ping()
+
+		bin := s.Dial("/bytes")
+		bin.SendBinary([]byte{0, 1, 0xff})
+		bin.ExpectBinary([]byte{0, 1, 0xff})
+
+		js := s.Dial("/json")
+		js.SendJSON(note{From: "ann", Text: "<hi>"})
+		js.ExpectJSON(note{From: "ann", Text: "<hi>"})
+		js.SendText("{not json")
+		js.ExpectClose(1007, "decode JSON into *sockettest_test.note: invalid character 'n' looking for beginning of object key string")
+		r := js.ServerRecord()
+		if r.By != sockets.EndedByPeer || r.Code != 1007 || r.Cause == nil {
+			t.Fatalf("record %+v, want the peer's bad JSON, 1007, with a cause", r)
+		}
+	})
+}
+
+func TestCloseRecords(t *testing.T) {
+	h := sockets.Handler(func(c *sockets.Conn[string]) {
+		for {
+			select {
+			case m := <-c.Receiver:
+				if m == "bye" {
+					c.Disconnect <- 4000
+				}
+			case <-c.Done:
+				return
+			}
+		}
+	})
+	servers(t, h, func(t *testing.T, s *sockettest.Server) {
+		byHandler := s.Dial("/")
+		byHandler.SendText("bye")
+		byHandler.ExpectClose(4000, "")
+		if r := byHandler.ServerRecord(); r.By != sockets.EndedByHandler || r.Code != 4000 || r.Cause != nil {
+			t.Errorf("handler's close: record %+v", r)
+		}
+
+		byPeer := s.Dial("/")
+		byPeer.Close(1000, "done")
+		if r := byPeer.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 || r.Reason != "done" || r.Cause != nil {
+			t.Errorf("peer's close: record %+v", r)
+		}
+
+		dropped := s.Dial("/")
+		dropped.Drop()
+		if r := dropped.ServerRecord(); r.By != sockets.EndedByNetwork || r.Code != 0 || r.Cause == nil {
+			t.Errorf("dropped: record %+v", r)
+		}
+	})
+}
+
+// TestMacaronFront: the kit serves a Macaron app as well, and the
+// connection's server side is at hand.
+func TestMacaronFront(t *testing.T) {
+	m := macaron.New()
+	m.Get("/ws", sockets.Messages(), func(in <-chan string, out chan<- string, done <-chan bool, conn *sockets.Connection) {
+		for {
+			select {
+			case msg := <-in:
+				out <- msg + " from " + conn.RemoteAddr()
+			case <-done:
+				return
+			}
+		}
+	})
+	s := sockettest.NewServer(t, m)
+	c := s.Dial("/ws")
+	conn := s.NextConnection()
+	c.SendText("hi")
+	c.ExpectText("hi from " + conn.RemoteAddr())
+	c.Close(1001, "")
+	if r := c.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1001 {
+		t.Fatalf("record %+v", r)
+	}
+}
+
+// TestRejections: a failed check before the upgrade gives the status and
+// the reason to the dialer.
+func TestRejections(t *testing.T) {
+	s := sockettest.NewServer(t, sockets.Handler(echo[string]))
+	if _, err := s.DialHeader("/", nil); err == nil || !strings.Contains(err.Error(), `403 "Origin not allowed"`) {
+		t.Fatalf("dial without Origin: %v", err)
+	}
+}
+
+// recorder is a testing.TB that records failures instead of failing.
+type recorder struct {
+	testing.TB
+	failures []string
+}
+
+func (r *recorder) Errorf(f string, args ...any) { r.failures = append(r.failures, fmt.Sprintf(f, args...)) }
+func (r *recorder) Fatalf(f string, args ...any) {
+	r.Errorf(f, args...)
+	panic(errFatal)
+}
+
+var errFatal = errors.New("fatal")
+
+// TestFailureMessages: a failed expectation says what was expected and
+// what came.
+func TestFailureMessages(t *testing.T) {
+	rec := &recorder{TB: t}
+	s := sockettest.NewServer(rec, sockets.Handler(echo[string]))
+	s.Timeout = 100 * time.Millisecond
+	c := s.Dial("/")
+	fatal := func(f func()) {
+		defer func() {
+			if r := recover(); r != nil && r != errFatal {
+				panic(r)
+			}
+		}()
+		f()
+	}
+	c.SendText("apple")
+	fatal(func() { c.ExpectText("pear") })
+	c.SendText("plum")
+	fatal(func() { c.ExpectClose(1000, "") })
+	want := []string{
+		`sockettest: expected text "pear", got text "apple"`,
+		`sockettest: expected close 1000 "", but the connection is still open after 100ms`,
+	}
+	if strings.Join(rec.failures, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("failure messages:\n%s\nwant:\n%s", strings.Join(rec.failures, "\n"), strings.Join(want, "\n"))
+	}
+}
