@@ -147,7 +147,9 @@ type recorder struct {
 	failures []string
 }
 
-func (r *recorder) Errorf(f string, args ...any) { r.failures = append(r.failures, fmt.Sprintf(f, args...)) }
+func (r *recorder) Errorf(f string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(f, args...))
+}
 func (r *recorder) Fatalf(f string, args ...any) {
 	r.Errorf(f, args...)
 	panic(errFatal)
