@@ -216,9 +216,18 @@ func (c *jsonCodec[T]) fromWire(p []byte) (T, error) {
 	// message is taken and anything after it is ignored.
 	if err := json.NewDecoder(bytes.NewReader(p)).Decode(target); err != nil {
 		var zero T
-		return zero, fmt.Errorf("decode JSON into %v: %w", reflect.TypeFor[T](), err)
+		return zero, fmt.Errorf("decode JSON into %v: %w", c.named(), err)
 	}
 	return v, nil
+}
+
+// named is the type errors name: the element type for a pointer T, as
+// JSON(T{}) names it.
+func (c *jsonCodec[T]) named() reflect.Type {
+	if c.elem != nil {
+		return c.elem
+	}
+	return reflect.TypeFor[T]()
 }
 
 func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
