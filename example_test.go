@@ -112,3 +112,58 @@ func ExampleByteSliceMessages() {
 	// StatusMessageTooBig
 	// true
 }
+
+// The net/http front: the same channels for any router, here the standard
+// ServeMux with a Go 1.22 pattern. The value type decides the frames:
+// *chatMessage is JSON.
+func ExampleHandler() {
+	type chatMessage struct {
+		From string `json:"from"`
+		Text string `json:"text"`
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /rooms/{room}", sockets.Handler(func(c *sockets.Conn[*chatMessage]) {
+		room := c.Request.PathValue("room")
+		for {
+			select {
+			case msg := <-c.Receiver:
+				msg.Text = room + ": " + msg.Text
+				c.Sender <- msg
+			case <-c.Done:
+				return
+			}
+		}
+	}, &sockets.Options{SkipLogging: true}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := dial(ctx, srv, "/rooms/lobby")
+	defer c.CloseNow()
+	_ = wsjson.Write(ctx, c, chatMessage{From: "ann", Text: "hi"})
+	var got chatMessage
+	_ = wsjson.Read(ctx, c, &got)
+	fmt.Printf("%s says %q\n", got.From, got.Text)
+	c.Close(websocket.StatusNormalClosure, "")
+	// Output: ann says "lobby: hi"
+}
+
+// After done, the connection tells how it ended.
+func ExampleConnection_CloseRecord() {
+	records := make(chan sockets.CloseRecord, 1)
+	srv := httptest.NewServer(sockets.Handler(func(c *sockets.Conn[string]) {
+		<-c.Done
+		r, _ := c.Connection.CloseRecord()
+		records <- r
+	}, &sockets.Options{SkipLogging: true}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := dial(ctx, srv, "/")
+	c.Close(websocket.StatusGoingAway, "tab closed")
+	r := <-records
+	fmt.Printf("ended by the %s: %d %q, cause %v\n", r.By, r.Code, r.Reason, r.Cause)
+	// Output: ended by the peer: 1001 "tab closed", cause <nil>
+}
