@@ -121,16 +121,22 @@ func (p *chatProcess) exitCode(t *testing.T) int {
 	}
 }
 
-var listening = regexp.MustCompile(`^\[(127\.0\.0\.1:\d+)\] .*chat on http://(127\.0\.0\.1:\d+) `)
+var listening = regexp.MustCompile(`^\[(127\.0\.0\.1:\d+)\] .*chat on http://(127\.0\.0\.1:\d+), served by the (\S+) front`)
 
 // TestBinaryGracefulShutdown: the real binary, 100 clients connected, then
 // SIGINT. Every client gets close 1001 (none sees 1006), and the process
-// exits 0.
+// exits 0; on both fronts.
 func TestBinaryGracefulShutdown(t *testing.T) {
-	p := startChat(t, "-addr", "127.0.0.1:0")
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) { gracefulShutdown(t, front) })
+	}
+}
+
+func gracefulShutdown(t *testing.T, front string) {
+	p := startChat(t, "-addr", "127.0.0.1:0", "-front", front)
 	m := p.waitLine(t, listening)
-	if m[1] != m[2] {
-		t.Fatalf("the log prefix %s is not the address %s", m[1], m[2])
+	if m[1] != m[2] || m[3] != front {
+		t.Fatalf("the log prefix %s is not the address %s, or the front %s is not %s", m[1], m[2], m[3], front)
 	}
 	addr := m[2]
 	const clients = 100

@@ -172,6 +172,7 @@ func (v viewport) emulate() chromedp.Action {
 // 404, which a page that loads cleanly never causes.
 type restartable struct {
 	t       *testing.T
+	front   string
 	addr    string
 	rooms   *hub.Hub[*Message]
 	srv     *http.Server
@@ -181,8 +182,8 @@ type restartable struct {
 	missing atomic.Int64
 }
 
-func newRestartable(t *testing.T, rooms *hub.Hub[*Message]) *restartable {
-	r := &restartable{t: t, addr: "127.0.0.1:0", rooms: rooms}
+func newRestartable(t *testing.T, rooms *hub.Hub[*Message], front string) *restartable {
+	r := &restartable{t: t, front: front, addr: "127.0.0.1:0", rooms: rooms}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -198,7 +199,7 @@ func (r *restartable) start() {
 	r.addr = ln.Addr().String()
 	var ctx context.Context
 	ctx, r.closeWS = context.WithCancel(context.Background())
-	r.app = newApp(ctx, log.New(io.Discard, "", 0), r.rooms)
+	r.app = mustApp(r.t, ctx, r.rooms, r.front)
 	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.app.ServeHTTP(&statusRecorder{ResponseWriter: w, missing: &r.missing}, req)
 	})}
@@ -276,108 +277,112 @@ func text(id string) string { return `document.getElementById("` + id + `").text
 // no 404 (favicon included). Screenshots are kept as test artifacts.
 func TestBrowserChat(t *testing.T) {
 	artifacts := artifactDir(t)
-	for _, v := range viewports {
-		t.Run(v.name, func(t *testing.T) {
-			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
-			defer rooms.Close()
-			srv := newRestartable(t, rooms)
-			tab := func() (context.Context, context.CancelFunc) {
-				ctx, closeTab := browser(t)
-				drive(t, ctx, "set the viewport", v.emulate())
-				return ctx, closeTab
-			}
-			a1, _ := tab()
-			a2, closeA2 := tab()
-			b1, _ := tab()
-			joinRoom(t, a1, srv.url(), "A", "ann")
+	for _, front := range fronts {
+		for _, v := range viewports {
+			t.Run(front+"/"+v.name, func(t *testing.T) { browserChat(t, front, v, artifacts) })
+		}
+	}
+}
 
-			// Layout and accessibility.
-			if !evalBool(t, a1, "viewport meta", `!!document.querySelector('meta[name=viewport]')`) {
-				t.Error("no viewport meta")
-			}
-			if !evalBool(t, a1, "labels", `[...document.querySelectorAll("input")].every(i => i.labels && i.labels.length > 0)`) {
-				t.Error("an input has no label")
-			}
-			if !evalBool(t, a1, "no horizontal overflow", `document.documentElement.scrollWidth <= window.innerWidth`) {
-				t.Errorf("the page is wider than the %s viewport", v.name)
-			}
-			for _, id := range []string{"joinButton", "send", "members"} {
-				if !evalBool(t, a1, id+" visible", `(() => { const r = document.getElementById("`+id+`").getBoundingClientRect();
-					return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth; })()`) {
-					t.Errorf("#%s is cut off on the %s viewport", id, v.name)
-				}
-			}
-			if !evalBool(t, a1, "echo link", `!!document.querySelector('a[href="/echo"]')`) {
-				t.Error("the echo page is not linked")
-			}
+func browserChat(t *testing.T, front string, v viewport, artifacts string) {
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	defer rooms.Close()
+	srv := newRestartable(t, rooms, front)
+	tab := func() (context.Context, context.CancelFunc) {
+		ctx, closeTab := browser(t)
+		drive(t, ctx, "set the viewport", v.emulate())
+		return ctx, closeTab
+	}
+	a1, _ := tab()
+	a2, closeA2 := tab()
+	b1, _ := tab()
+	joinRoom(t, a1, srv.url(), "A", "ann")
 
-			// One status line for one's own join, and the member list.
-			waitFor(t, a1, "ann is in the member list", text("members")+` === "ann"`)
-			if s := logText(t, a1); strings.Contains(s, "ann joined") {
-				t.Errorf("the log announces one's own join: %q", s)
-			}
-			joinRoom(t, a2, srv.url(), "A", "bob")
-			joinRoom(t, b1, srv.url(), "B", "cid")
-			waitLog(t, a1, "bob joined")
-			waitFor(t, a1, "bob in ann's member list", text("members")+` === "annbob"`)
-			waitFor(t, a2, "ann in bob's member list", text("members")+` === "annbob"`)
+	// Layout and accessibility.
+	if !evalBool(t, a1, "viewport meta", `!!document.querySelector('meta[name=viewport]')`) {
+		t.Error("no viewport meta")
+	}
+	if !evalBool(t, a1, "labels", `[...document.querySelectorAll("input")].every(i => i.labels && i.labels.length > 0)`) {
+		t.Error("an input has no label")
+	}
+	if !evalBool(t, a1, "no horizontal overflow", `document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Errorf("the page is wider than the %s viewport", v.name)
+	}
+	for _, id := range []string{"joinButton", "send", "members"} {
+		if !evalBool(t, a1, id+" visible", `(() => { const r = document.getElementById("`+id+`").getBoundingClientRect();
+			return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth; })()`) {
+			t.Errorf("#%s is cut off on the %s viewport", id, v.name)
+		}
+	}
+	if !evalBool(t, a1, "echo link", `!!document.querySelector('a[href="/echo"]')`) {
+		t.Error("the echo page is not linked")
+	}
 
-			say(t, a1, "hello from ann")
-			waitLog(t, a2, "ann: hello from ann")
+	// One status line for one's own join, and the member list.
+	waitFor(t, a1, "ann is in the member list", text("members")+` === "ann"`)
+	if s := logText(t, a1); strings.Contains(s, "ann joined") {
+		t.Errorf("the log announces one's own join: %q", s)
+	}
+	joinRoom(t, a2, srv.url(), "A", "bob")
+	joinRoom(t, b1, srv.url(), "B", "cid")
+	waitLog(t, a1, "bob joined")
+	waitFor(t, a1, "bob in ann's member list", text("members")+` === "annbob"`)
+	waitFor(t, a2, "ann in bob's member list", text("members")+` === "annbob"`)
 
-			markup := `<b>bold</b><img src=x onerror="document.title='pwned'">`
-			say(t, a1, markup)
-			waitLog(t, a2, "ann: "+markup)
-			var elements int
-			var title string
-			drive(t, a2, "look for markup", chromedp.Evaluate(`document.querySelectorAll("#log b, #log img").length`, &elements),
-				chromedp.Title(&title))
-			if elements != 0 || title == "pwned" {
-				t.Fatalf("the message was rendered as HTML: %d elements, title %q", elements, title)
-			}
+	say(t, a1, "hello from ann")
+	waitLog(t, a2, "ann: hello from ann")
 
-			long := strings.Repeat("w", 400)
-			say(t, a1, long)
-			waitLog(t, a2, long)
-			if !evalBool(t, a2, "long word wraps", `(() => { const l = document.getElementById("log"); return l.scrollWidth <= l.clientWidth; })()`) {
-				t.Error("a long word overflows the log")
-			}
+	markup := `<b>bold</b><img src=x onerror="document.title='pwned'">`
+	say(t, a1, markup)
+	waitLog(t, a2, "ann: "+markup)
+	var elements int
+	var title string
+	drive(t, a2, "look for markup", chromedp.Evaluate(`document.querySelectorAll("#log b, #log img").length`, &elements),
+		chromedp.Title(&title))
+	if elements != 0 || title == "pwned" {
+		t.Fatalf("the message was rendered as HTML: %d elements, title %q", elements, title)
+	}
 
-			closeA2() // closing the tab (and its browser) closes its WebSocket
-			waitLog(t, a1, "bob left")
-			waitFor(t, a1, "bob gone from the member list", text("members")+` === "ann"`)
+	long := strings.Repeat("w", 400)
+	say(t, a1, long)
+	waitLog(t, a2, long)
+	if !evalBool(t, a2, "long word wraps", `(() => { const l = document.getElementById("log"); return l.scrollWidth <= l.clientWidth; })()`) {
+		t.Error("a long word overflows the log")
+	}
 
-			// Room B heard nothing of room A.
-			say(t, b1, "anyone in B?")
-			waitLog(t, b1, "cid: anyone in B?")
-			if s := logText(t, b1); strings.Contains(s, "ann") || strings.Contains(s, "bob") {
-				t.Fatalf("room B saw room A: %q", s)
-			}
+	closeA2() // closing the tab (and its browser) closes its WebSocket
+	waitLog(t, a1, "bob left")
+	waitFor(t, a1, "bob gone from the member list", text("members")+` === "ann"`)
 
-			// A name is taken once per room, and the page says so.
-			dup, _ := tab()
-			drive(t, dup, "a second ann joins A", chromedp.Navigate(srv.url()),
-				chromedp.SetValue("#room", "A", chromedp.ByID), chromedp.SetValue("#name", "ann", chromedp.ByID),
-				chromedp.Click("#joinButton", chromedp.ByID))
-			waitFor(t, dup, "the name is refused", text("status")+`.includes("name is already taken")`)
+	// Room B heard nothing of room A.
+	say(t, b1, "anyone in B?")
+	waitLog(t, b1, "cid: anyone in B?")
+	if s := logText(t, b1); strings.Contains(s, "ann") || strings.Contains(s, "bob") {
+		t.Fatalf("room B saw room A: %q", s)
+	}
 
-			// A message over MaxMessageSize: the close reason in words.
-			drive(t, b1, "send 70 KB", chromedp.Evaluate(`ws.send(JSON.stringify({text: "x".repeat(70000)})); true`, nil))
-			waitFor(t, b1, "the close is explained", text("status")+`.includes("message too large")`)
+	// A name is taken once per room, and the page says so.
+	dup, _ := tab()
+	drive(t, dup, "a second ann joins A", chromedp.Navigate(srv.url()),
+		chromedp.SetValue("#room", "A", chromedp.ByID), chromedp.SetValue("#name", "ann", chromedp.ByID),
+		chromedp.Click("#joinButton", chromedp.ByID))
+	waitFor(t, dup, "the name is refused", text("status")+`.includes("name is already taken")`)
 
-			screenshot(t, a1, artifacts, "chat-"+v.name+".png")
+	// A message over MaxMessageSize: the close reason in words.
+	drive(t, b1, "send 70 KB", chromedp.Evaluate(`ws.send(JSON.stringify({text: "x".repeat(70000)})); true`, nil))
+	waitFor(t, b1, "the close is explained", text("status")+`.includes("message too large")`)
 
-			// The server restarts: the page reconnects by itself.
-			srv.stop()
-			waitFor(t, a1, "the close is announced, with a reconnect", text("status")+`.includes("reconnecting in")`)
-			srv.start()
-			waitFor(t, a1, "ann is back in room A", text("status")+`.startsWith("In room A as ann")`)
-			waitFor(t, a1, "the member list is back", text("members")+` === "ann"`)
+	screenshot(t, a1, artifacts, "chat-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 
-			if n := srv.missing.Load(); n != 0 {
-				t.Errorf("%d responses were 404 (a favicon?)", n)
-			}
-		})
+	// The server restarts: the page reconnects by itself.
+	srv.stop()
+	waitFor(t, a1, "the close is announced, with a reconnect", text("status")+`.includes("reconnecting in")`)
+	srv.start()
+	waitFor(t, a1, "ann is back in room A", text("status")+`.startsWith("In room A as ann")`)
+	waitFor(t, a1, "the member list is back", text("members")+` === "ann"`)
+
+	if n := srv.missing.Load(); n != 0 {
+		t.Errorf("%d responses were 404 (a favicon?)", n)
 	}
 }
 
@@ -413,11 +418,17 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 // client round-trip byte for byte through Messages() and
 // ByteSliceMessages(), non-ASCII text and 60 KiB messages included.
 func TestBrowserEcho(t *testing.T) {
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) { browserEcho(t, front) })
+	}
+}
+
+func browserEcho(t *testing.T, front string) {
 	ctx, _ := browser(t)
 	quiet := log.New(io.Discard, "", 0)
 	rooms := hub.New[*Message](hub.Options{Logger: quiet})
 	defer rooms.Close()
-	srv := httptest.NewServer(newApp(context.Background(), quiet, rooms))
+	srv := httptest.NewServer(mustApp(t, context.Background(), rooms, front))
 	defer srv.Close()
 
 	var results []struct {

@@ -5,12 +5,12 @@ import (
 	_ "embed"
 	"fmt"
 	"log"
+	"net/http"
 	"slices"
 	"sync"
 
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
-	"gopkg.in/macaron.v1"
 )
 
 //go:embed index.html
@@ -37,43 +37,36 @@ type Message struct {
 const CloseNameTaken = 4001
 
 // chat serves the rooms of one server; with a Redis backplane its rooms
-// span every server sharing that Redis.
+// span every server sharing that Redis. Both fronts (Macaron and plain
+// net/http) hand it the same channels.
 type chat struct {
 	hub *hub.Hub[*Message]
 	log *log.Logger
 	mu  sync.Mutex // makes checking a name and joining with it one step
 }
 
-// app is the example's Macaron app, which also counts the WebSockets it
-// serves, so that a shutdown can wait for them.
+// app is the example's HTTP handler, on either front. It counts the
+// WebSockets it serves, so that a shutdown can wait for them.
 type app struct {
-	*macaron.Macaron
+	http.Handler
 	conns sync.WaitGroup
 }
 
-// newApp returns the example's app. Cancelling ctx closes every WebSocket
-// with 1001.
-func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message]) *app {
+// newApp returns the example's app on the front named front ("macaron" or
+// "net/http"). Cancelling ctx closes every WebSocket with 1001.
+func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], front string) (*app, error) {
 	c := &chat{hub: rooms, log: logger}
-	a := &app{Macaron: macaron.New()}
-	m := a.Macaron
-	m.Map(logger)
-	m.Use(macaron.Recovery())
-	m.Get("/", page(indexPage, "text/html; charset=utf-8"))
-	m.Get("/echo", page(echoPage, "text/html; charset=utf-8"))
-	m.Get("/favicon.svg", page(favicon, "image/svg+xml"))
-	echoOpts := &sockets.Options{Context: ctx, Logger: logger}
-	m.Get("/echo/text", a.track, sockets.Messages(echoOpts), echo[string])
-	m.Get("/echo/bytes", a.track, sockets.ByteSliceMessages(echoOpts), echo[[]byte])
-	m.Get("/sockets/rooms/:room/:name", a.track, sockets.JSON(Message{}, &sockets.Options{Context: ctx, Logger: logger}), c.serve)
-	return a
-}
-
-// track counts the connection while the rest of the chain serves it.
-func (a *app) track(c *macaron.Context) {
-	a.conns.Add(1)
-	defer a.conns.Done()
-	c.Next()
+	a := &app{}
+	o := &sockets.Options{Context: ctx, Logger: logger}
+	switch front {
+	case "macaron":
+		a.Handler = macaronApp(a, c, o, logger)
+	case "net/http":
+		a.Handler = netHTTPApp(a, c, o)
+	default:
+		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
+	}
+	return a, nil
 }
 
 // wait returns once every WebSocket the app served has ended, or fails
@@ -92,61 +85,52 @@ func (a *app) wait(ctx context.Context) error {
 	}
 }
 
-// page serves a static file.
-func page(body []byte, contentType string) func(*macaron.Context) {
-	return func(ctx *macaron.Context) {
-		ctx.Resp.Header().Set("Content-Type", contentType)
-		_, _ = ctx.Resp.Write(body)
-	}
-}
-
 // echo sends back every message, as it came, until the connection ends.
-func echo[T any](receiver <-chan T, sender chan<- T, done <-chan bool) {
+func echo[T any](c *sockets.Conn[T]) {
 	for {
 		select {
-		case msg := <-receiver:
+		case msg := <-c.Receiver:
 			select {
-			case sender <- msg:
-			case <-done:
+			case c.Sender <- msg:
+			case <-c.Done:
 				return
 			}
-		case <-done:
+		case <-c.Done:
 			return
 		}
 	}
 }
 
-// serve is the WebSocket handler: it joins the room, relays the member's
-// messages to the room until the connection ends, then leaves. A name
-// already used in the room on this server is refused with CloseNameTaken.
-func (c *chat) serve(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
-	done <-chan bool, disconnect chan<- int, errc <-chan error) {
-	room, name := ctx.Params("room"), ctx.Params("name")
-	c.mu.Lock()
-	members := c.hub.Members(room)
+// serve is the chat's WebSocket handler: it joins the room, relays the
+// member's messages to the room until the connection ends, then leaves. A
+// name already used in the room on this server is refused with
+// CloseNameTaken.
+func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
+	ch.mu.Lock()
+	members := ch.hub.Members(room)
 	if slices.Contains(members, name) {
-		c.mu.Unlock()
-		disconnect <- CloseNameTaken
-		<-done
+		ch.mu.Unlock()
+		c.Disconnect <- CloseNameTaken
+		<-c.Done
 		return
 	}
-	me := c.hub.Join(room, name, sender, disconnect, done)
-	c.mu.Unlock()
+	me := ch.hub.Join(room, name, c.Sender, c.Disconnect, c.Done)
+	ch.mu.Unlock()
 	members = append(members, name)
 	slices.Sort(members)
-	sender <- &Message{Type: "members", Members: members}
-	c.hub.BroadcastOthers(room, &Message{Type: "join", From: name}, me)
+	c.Sender <- &Message{Type: "members", Members: members}
+	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name}, me)
 	for {
 		select {
-		case msg := <-receiver:
+		case msg := <-c.Receiver:
 			msg.Type, msg.From, msg.Members = "message", name, nil
-			c.hub.Broadcast(room, msg)
-		case <-done:
-			if err := <-errc; err != nil {
-				c.log.Printf("%s left room %s: %v", name, room, err)
+			ch.hub.Broadcast(room, msg)
+		case <-c.Done:
+			if err := <-c.Error; err != nil {
+				ch.log.Printf("%s left room %s: %v", name, room, err)
 			}
 			me.Leave()
-			c.hub.Broadcast(room, &Message{Type: "leave", From: name})
+			ch.hub.Broadcast(room, &Message{Type: "leave", From: name})
 			return
 		}
 	}

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
+	"github.com/go-macaron/sockets/sockettest"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
@@ -46,13 +48,32 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 	}
 }
 
+// fronts are the two fronts the example can run on.
+var fronts = []string{"macaron", "net/http"}
+
+// mustApp is newApp for tests.
+func mustApp(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], front string) *app {
+	t.Helper()
+	a, err := newApp(ctx, log.New(io.Discard, "", 0), rooms, front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestRooms: the chat scenario with gorilla clients, on both fronts.
 func TestRooms(t *testing.T) {
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) { testRooms(t, front) })
+	}
+}
+
+func testRooms(t *testing.T, front string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	quiet := log.New(io.Discard, "", 0)
-	rooms := hub.New[*Message](hub.Options{Logger: quiet})
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
 	defer rooms.Close()
-	srv := httptest.NewServer(newApp(ctx, quiet, rooms))
+	srv := httptest.NewServer(mustApp(t, ctx, rooms, front))
 	defer srv.Close()
 
 	// A member that joins gets the room's members; the others hear of it.
@@ -142,5 +163,45 @@ func TestServerTimeouts(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	if _, err := io.ReadAll(conn); err != nil {
 		t.Fatalf("the server did not close the trickling connection: %v", err)
+	}
+}
+
+// TestChatWithTestKit: the chat and echo scenarios with the test kit's
+// coder/websocket client, on both fronts, and how each connection ended on
+// the server.
+func TestChatWithTestKit(t *testing.T) {
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) {
+			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+			defer rooms.Close()
+			s := sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
+
+			ann := s.Dial("/sockets/rooms/A/ann")
+			ann.ExpectJSON(Message{Type: "members", Members: []string{"ann"}})
+			bob := s.Dial("/sockets/rooms/A/bob")
+			bob.ExpectJSON(Message{Type: "members", Members: []string{"ann", "bob"}})
+			ann.ExpectJSON(Message{Type: "join", From: "bob"})
+			bob.SendJSON(Message{Text: "hi ann"})
+			ann.ExpectJSON(Message{Type: "message", From: "bob", Text: "hi ann"})
+			bob.ExpectJSON(Message{Type: "message", From: "bob", Text: "hi ann"})
+			bob.Close(1000, "")
+			ann.ExpectJSON(Message{Type: "leave", From: "bob"})
+			if r := bob.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 {
+				t.Errorf("bob's end: %+v", r)
+			}
+
+			again := s.Dial("/sockets/rooms/A/ann")
+			again.ExpectClose(CloseNameTaken, "")
+			if r := again.ServerRecord(); r.By != sockets.EndedByHandler || r.Code != CloseNameTaken {
+				t.Errorf("the refused ann's end: %+v", r)
+			}
+
+			text := s.Dial("/echo/text")
+			text.SendText("ünïcode")
+			text.ExpectText("ünïcode")
+			bin := s.Dial("/echo/bytes")
+			bin.SendBinary([]byte{0, 0xff})
+			bin.ExpectBinary([]byte{0, 0xff})
+		})
 	}
 }

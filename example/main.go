@@ -2,6 +2,7 @@
 // rooms, names and JSON messages over a WebSocket, with a page to use it.
 //
 //	go -C example run . -addr 127.0.0.1:4000
+//	go -C example run . -front net/http   # the same chat on a plain ServeMux
 //
 // then open http://127.0.0.1:4000 in two browser tabs. With -redis
 // 127.0.0.1:6379, rooms are shared with every other server started with the
@@ -46,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := flags.String("addr", "127.0.0.1:4000", "address to listen on")
 	redisAddr := flags.String("redis", "", "Redis address (host:port) to share rooms with other servers; empty: rooms stay in this process")
 	grace := flags.Duration("grace", 10*time.Second, "how long a shutdown waits for the connections to close")
+	front := flags.String("front", "macaron", "which front serves the chat: macaron, or net/http (the standard ServeMux alone)")
 	redisCheck := flags.Duration("redis-check", 2*time.Second, "how often the Redis connection is checked, with -redis")
 	if err := flags.Parse(args); err != nil {
 		return 2
@@ -79,14 +81,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// closes nor waits for hijacked connections: app.wait does.
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
-	app := newApp(sockets, logger, rooms)
+	app, err := newApp(sockets, logger, rooms, *front)
+	if err != nil {
+		_ = ln.Close()
+		fmt.Fprintf(stderr, "chat: %v\n", err)
+		return 2
+	}
 	srv := newServer(*addr, app)
 	srv.ErrorLog = logger
 	srv.RegisterOnShutdown(closeSockets)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	logger.Printf("chat on http://%s (Ctrl-C to stop)", ln.Addr())
+	logger.Printf("chat on http://%s, served by the %s front (Ctrl-C to stop)", ln.Addr(), *front)
 
 	select {
 	case err := <-served:
