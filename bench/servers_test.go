@@ -48,6 +48,7 @@ var echoContenders = []contender{
 	{"ours-bytes", func() *server {
 		return oursServer(sockets.ByteSliceMessages(quiet()), func(b []byte) []byte { return b })
 	}},
+	{"ours-nethttp", oursNetHTTPServer},
 	{"coder", coderServer},
 	{"gorilla", gorillaServer},
 	{"melody", melodyServer},
@@ -123,6 +124,30 @@ func oursServer[T any](mw macaron.Handler, fromWire func([]byte) T) *server {
 		}
 	}
 	return httpServer(m, &reg.open, broadcast)
+}
+
+// oursNetHTTPServer is this package's net/http front (Handler[string]) on a
+// ServeMux, with no Macaron: the difference to ours-messages is what
+// Macaron's routing, context and injection cost.
+func oursNetHTTPServer() *server {
+	reg := newRegistry[chan<- string]()
+	mux := http.NewServeMux()
+	mux.Handle("/ws", sockets.Handler(func(c *sockets.Conn[string]) {
+		reg.add(c.Sender)
+		defer reg.remove(c.Sender)
+		for {
+			select {
+			case v := <-c.Receiver:
+				c.Sender <- v
+			case <-c.Done:
+				return
+			}
+		}
+	}, quiet()))
+	return httpServer(mux, &reg.open, func(msg []byte) {
+		v := string(msg)
+		reg.each(func(out chan<- string) { out <- v })
+	})
 }
 
 // coderServer is a raw coder/websocket echo: our transport's floor.

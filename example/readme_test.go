@@ -14,8 +14,9 @@ import (
 var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
 
 // TestReadmeSnippets compiles every Go block of the README as a program of
-// its own, inside this module (which requires everything they import), so
-// that what a newcomer copies builds as it is.
+// its own (and runs the one that is a test), inside this module, which
+// requires everything they import, so that what a newcomer copies builds
+// and works as it is.
 func TestReadmeSnippets(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -36,11 +37,16 @@ func TestReadmeSnippets(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer os.RemoveAll(dir)
-			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+			// A block with a test is a test file, and is run.
+			name, cmd := "main.go", "vet"
+			if strings.Contains(src, "\nfunc Test") {
+				name, cmd = "snippet_test.go", "test"
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if out, err := exec.Command("go", "vet", "./"+filepath.Base(dir)).CombinedOutput(); err != nil {
-				t.Fatalf("README Go block %d does not build: %v\n%s\n%s", i+1, err, out, src)
+			if out, err := exec.Command("go", cmd, "./"+filepath.Base(dir)).CombinedOutput(); err != nil {
+				t.Fatalf("README Go block %d fails go %s: %v\n%s\n%s", i+1, cmd, err, out, src)
 			}
 		})
 	}
