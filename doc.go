@@ -1,11 +1,16 @@
-// Package sockets is Macaron middleware that binds a WebSocket connection to
-// Go channels injected into the next handler. It is a drop-in replacement for
-// the original github.com/go-macaron/sockets, built on
-// github.com/coder/websocket.
+// Package sockets binds a WebSocket connection to Go channels, with two
+// fronts over one core. For Macaron it is middleware that injects the
+// channels into the next handler, a drop-in replacement for the original
+// github.com/go-macaron/sockets; for any net/http server or router, Handler
+// hands the same channels to a function as a Conn. It is built on
+// github.com/coder/websocket; the sockettest package tests handlers of
+// either front.
 //
 // Messages, ByteSliceMessages and JSON each return a handler that checks the
 // request (method GET, an allowed Origin, a valid handshake), upgrades it and
-// injects five channels into the handlers after it:
+// injects five channels into the handlers after it (Handler[T] makes the
+// same checks and hands the same channels over in a Conn[T]), and the
+// *Connection:
 //
 //	<-chan T      receiver: what the peer sends (T is string, []byte or *V)
 //	chan<- T      sender: what to send to the peer
@@ -28,10 +33,12 @@
 // error channel is closed. A normal close (1000 or 1001 from either side)
 // carries no error. By the time done fires the socket is closed and the
 // read loop and any ping have returned; the write loop, which sends done,
-// then closes done and the error channel and returns. The receiver is never
-// closed: values left in it stay readable after done. The sender is never closed by the middleware: it
-// accepts as many values as its buffer holds after done, and a send after
-// that blocks, so a handler must stop sending once done fires.
+// then closes done and the error channel and returns; Connection.CloseRecord
+// then tells who ended the connection, with the close code and reason and
+// the cause. The receiver is never closed: values left in it stay readable
+// after done. The sender is never closed by the middleware: it accepts as
+// many values as its buffer holds after done, and a send after that blocks,
+// so a handler must stop sending once done fires.
 //
 // A handler that returns without waiting for done leaves the connection open
 // and served, as in the original; the middleware returns once the connection
