@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"errors"
+	"net/http"
 	"reflect"
 	"sync/atomic"
 )
@@ -47,13 +48,22 @@ type Connection struct {
 	// closed after that. Capacity 3.
 	Done chan bool
 
-	remoteAddr string
-	ended      chan struct{}               // closed once the end is decided
-	record     atomic.Pointer[CloseRecord] // set before Done fires
+	remoteAddr  string
+	subprotocol string
+	request     *http.Request
+	ended       chan struct{}               // closed once the end is decided
+	record      atomic.Pointer[CloseRecord] // set before Done fires
 }
 
 // RemoteAddr returns the peer's address, as the request gave it.
 func (c *Connection) RemoteAddr() string { return c.remoteAddr }
+
+// Subprotocol returns the subprotocol negotiated in the handshake (see
+// Options.Subprotocols), or "" for none.
+func (c *Connection) Subprotocol() string { return c.subprotocol }
+
+// Request returns the request the connection was upgraded from.
+func (c *Connection) Request() *http.Request { return c.request }
 
 // CloseRecord tells how the connection ended: who ended it, the close code
 // and reason, and the cause the error channel carried. ok is false until

@@ -2,7 +2,9 @@ package sockets
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -88,4 +90,49 @@ func canHijack(w http.ResponseWriter) bool {
 		}
 		w = u.Unwrap()
 	}
+}
+
+// subprotocol chooses the subprotocol for r as the options say, or returns
+// the status and reason of a rejection.
+func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason string) {
+	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	if o.ChooseSubprotocol != nil {
+		p, err := o.ChooseSubprotocol(r, offered)
+		switch {
+		case err != nil:
+			return "", http.StatusBadRequest, "websocket: subprotocol rejected: " + err.Error()
+		case p != "" && !slices.Contains(offered, p):
+			return "", http.StatusInternalServerError, "websocket: the server chose a subprotocol the client did not offer"
+		}
+		proto = p
+	} else {
+	search:
+		for _, sp := range o.Subprotocols {
+			for _, cp := range offered {
+				if strings.EqualFold(sp, cp) {
+					proto = cp
+					break search
+				}
+			}
+		}
+	}
+	if proto == "" && o.SubprotocolRequired {
+		return "", http.StatusBadRequest, fmt.Sprintf("websocket: a subprotocol is required: the client offered %q, the server speaks %q",
+			offered, o.Subprotocols)
+	}
+	return proto, 0, ""
+}
+
+// headerTokens returns the comma-separated tokens of every value of the
+// header name, trimmed, without empty ones.
+func headerTokens(h http.Header, name string) []string {
+	var tokens []string
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	return tokens
 }

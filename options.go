@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -118,6 +119,30 @@ type Options struct {
 	// server shuts down. Default: none; connections live until they end on
 	// their own. This field is an addition; the original had none.
 	Context context.Context
+
+	// Subprotocols lists the subprotocols the server speaks, in order of
+	// preference: the first of them that the client offers in
+	// Sec-WebSocket-Protocol (compared without regard to case) is
+	// selected, put on the 101 and reported by Connection.Subprotocol. A
+	// client that offers none of them still connects, with no subprotocol,
+	// unless SubprotocolRequired is set. Default: none, as the original
+	// (offered subprotocols are ignored). An addition.
+	Subprotocols []string
+
+	// SubprotocolRequired rejects, with 400 and a reason naming what the
+	// server speaks, a client that offers none of Subprotocols (or for
+	// which ChooseSubprotocol chooses none); the next handler is not
+	// called. An addition.
+	SubprotocolRequired bool
+
+	// ChooseSubprotocol, when set, chooses the subprotocol per request
+	// instead of Subprotocols: it gets the request and the offered
+	// subprotocols and returns the one to select ("" for none), or an
+	// error to reject the request with 400 and the error's text. It serves
+	// the "token in Sec-WebSocket-Protocol" pattern of browser clients,
+	// which cannot set other headers. It must return one of the offered
+	// values. An addition.
+	ChooseSubprotocol func(r *http.Request, offered []string) (string, error)
 }
 
 // withDefaults returns a copy of the first Options given, or of the zero

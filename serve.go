@@ -111,21 +111,32 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 		reject(w, status, reason)
 		return nil
 	}
+	proto, status, reason := o.subprotocol(r)
+	if status != 0 {
+		o.logf(LogLevelWarning, remote, "Handshake failed: %s", peerValue(reason))
+		reject(w, status, reason)
+		return nil
+	}
 
 	conn := newConnection(o, remote)
 	p := newPump(conn, &e.bufs)
 	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs}
-	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
+	accept := &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
 		OnPongReceived:     p.onPong,
-	})
+	}
+	if proto != "" {
+		accept.Subprotocols = []string{proto} // the transport echoes it on the 101
+	}
+	ws, err := websocket.Accept(uw, r, accept)
 	if err != nil {
 		o.logf(LogLevelWarning, remote, "Handshake failed: %v", err)
 		return nil
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
 	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
+	conn.subprotocol, conn.request = ws.Subprotocol(), r
 	return p
 }
 

@@ -64,13 +64,28 @@ func (s *Server) Dial(path string) *Client {
 	return c
 }
 
+// DialSubprotocols is Dial offering subprotocols, in order of preference;
+// Client.Subprotocol tells which one the server selected.
+func (s *Server) DialSubprotocols(path string, subprotocols ...string) *Client {
+	s.t.Helper()
+	c, err := s.dial(path, http.Header{"Origin": {s.URL}}, subprotocols)
+	if err != nil {
+		s.t.Fatalf("sockettest: dial %s offering %q: %v", path, subprotocols, err)
+	}
+	return c
+}
+
 // DialHeader connects to path with the given request headers (no Origin
 // unless header has one). A failed handshake returns the error, with the
 // server's response in it when there was one.
 func (s *Server) DialHeader(path string, header http.Header) (*Client, error) {
+	return s.dial(path, header, nil)
+}
+
+func (s *Server) dial(path string, header http.Header, subprotocols []string) (*Client, error) {
 	c := &Client{t: s.t, srv: s, msgs: make(chan Message, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := s.dial(ctx, network, addr)
+		conn, err := s.dialConn(ctx, network, addr)
 		c.conn = conn
 		return conn, err
 	}}
@@ -78,8 +93,9 @@ func (s *Server) DialHeader(path string, header http.Header) (*Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.Timeout)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, s.WebSocketURL(path), &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: transport},
-		HTTPHeader: header,
+		HTTPClient:   &http.Client{Transport: transport},
+		HTTPHeader:   header,
+		Subprotocols: subprotocols,
 	})
 	if err != nil {
 		if resp != nil {
@@ -119,6 +135,9 @@ func (c *Client) cleanup() {
 	_ = c.ws.CloseNow()
 	<-c.done
 }
+
+// Subprotocol returns the subprotocol the server selected, "" for none.
+func (c *Client) Subprotocol() string { return c.ws.Subprotocol() }
 
 // SendText sends one text message.
 func (c *Client) SendText(s string) { c.t.Helper(); c.send(websocket.MessageText, []byte(s)) }

@@ -38,11 +38,11 @@ type Server struct {
 	// Default: Wait.
 	Timeout time.Duration
 
-	t      testing.TB
-	ln     net.Listener
-	srv    *http.Server
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	served chan struct{}
+	t        testing.TB
+	ln       net.Listener
+	srv      *http.Server
+	dialConn func(ctx context.Context, network, addr string) (net.Conn, error)
+	served   chan struct{}
 
 	mu    sync.Mutex
 	conns map[string]*tracked // by the peer's address
@@ -79,7 +79,7 @@ func NewPipeServer(t testing.TB, h http.Handler) *Server {
 }
 
 func start(t testing.TB, h http.Handler, ln net.Listener, dial func(context.Context, string, string) (net.Conn, error)) *Server {
-	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, ln: ln, dial: dial, served: make(chan struct{}),
+	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, ln: ln, dialConn: dial, served: make(chan struct{}),
 		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *sockets.Connection, 1024)}
 	trace := &sockets.ConnTrace{Upgraded: s.upgraded, Ended: s.ended}
 	s.srv = &http.Server{
