@@ -318,6 +318,11 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 		t.Error("the echo page is not linked")
 	}
 
+	// The page offers the chat's subprotocol and the server selected it.
+	if !evalBool(t, a1, "subprotocol", `ws.protocol === "`+Subprotocol+`"`) {
+		t.Errorf("the page's WebSocket did not negotiate %s", Subprotocol)
+	}
+
 	// One status line for one's own join, and the member list.
 	waitFor(t, a1, "ann is in the member list", text("members")+` === "ann"`)
 	if s := logText(t, a1); strings.Contains(s, "ann joined") {

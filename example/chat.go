@@ -36,6 +36,10 @@ type Message struct {
 // CloseNameTaken is the close code for a name already used in the room.
 const CloseNameTaken = 4001
 
+// Subprotocol is the chat's protocol name: the page offers it, and the
+// server selects it (a client that offers none still connects).
+const Subprotocol = "chat.v1"
+
 // chat serves the rooms of one server; with a Redis backplane its rooms
 // span every server sharing that Redis. Both fronts (Macaron and plain
 // net/http) hand it the same channels.
@@ -58,11 +62,13 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], f
 	c := &chat{hub: rooms, log: logger}
 	a := &app{}
 	o := &sockets.Options{Context: ctx, Logger: logger}
+	chatOpts := *o
+	chatOpts.Subprotocols = []string{Subprotocol}
 	switch front {
 	case "macaron":
-		a.Handler = macaronApp(a, c, o, logger)
+		a.Handler = macaronApp(a, c, o, &chatOpts, logger)
 	case "net/http":
-		a.Handler = netHTTPApp(a, c, o)
+		a.Handler = netHTTPApp(a, c, o, &chatOpts)
 	default:
 		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
 	}

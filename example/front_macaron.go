@@ -9,7 +9,7 @@ import (
 
 // macaronApp is the chat on Macaron, as the original's README wrote it: the
 // middleware injects the channels into the next handler.
-func macaronApp(a *app, ch *chat, o *sockets.Options, logger *log.Logger) *macaron.Macaron {
+func macaronApp(a *app, ch *chat, o, chatOpts *sockets.Options, logger *log.Logger) *macaron.Macaron {
 	m := macaron.New()
 	m.Map(logger)
 	m.Use(macaron.Recovery())
@@ -27,7 +27,7 @@ func macaronApp(a *app, ch *chat, o *sockets.Options, logger *log.Logger) *macar
 	m.Get("/echo/bytes", track, sockets.ByteSliceMessages(o), func(in <-chan []byte, out chan<- []byte, done <-chan bool) {
 		echo(&sockets.Conn[[]byte]{Receiver: in, Sender: out, Done: done})
 	})
-	m.Get("/sockets/rooms/:room/:name", track, sockets.JSON(Message{}, o),
+	m.Get("/sockets/rooms/:room/:name", track, sockets.JSON(Message{}, chatOpts),
 		func(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
 			done <-chan bool, disconnect chan<- int, errc <-chan error) {
 			ch.serve(ctx.Params("room"), ctx.Params("name"), &sockets.Conn[*Message]{

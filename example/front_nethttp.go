@@ -8,7 +8,7 @@ import (
 
 // netHTTPApp is the same chat on the standard library's ServeMux alone: the
 // net/http front hands the same channels to a function.
-func netHTTPApp(a *app, ch *chat, o *sockets.Options) *http.ServeMux {
+func netHTTPApp(a *app, ch *chat, o, chatOpts *sockets.Options) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", file(indexPage, "text/html; charset=utf-8"))
 	mux.Handle("GET /echo", file(echoPage, "text/html; charset=utf-8"))
@@ -17,7 +17,7 @@ func netHTTPApp(a *app, ch *chat, o *sockets.Options) *http.ServeMux {
 	mux.Handle("GET /echo/bytes", a.track(sockets.Handler(echo[[]byte], o)))
 	mux.Handle("GET /sockets/rooms/{room}/{name}", a.track(sockets.Handler(func(c *sockets.Conn[*Message]) {
 		ch.serve(c.Request.PathValue("room"), c.Request.PathValue("name"), c)
-	}, o)))
+	}, chatOpts)))
 	return mux
 }
 
