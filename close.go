@@ -80,6 +80,17 @@ type CloseRecord struct {
 	// when the connection was dropped without a close frame.
 	Code   int
 	Reason string
+	// SentCode and SentReason are the close frame this server sent (its
+	// own, or the echo of the peer's); 0 when it sent none.
+	SentCode   int
+	SentReason string
+	// ReceivedCode and ReceivedReason are the close frame the peer sent
+	// (the first, or its answer to ours); 0 when none arrived.
+	ReceivedCode   int
+	ReceivedReason string
+	// Clean reports that the closing handshake completed: a close frame
+	// went each way.
+	Clean bool
 	// Cause is what the error channel carried: nil for a normal end.
 	Cause error
 }
@@ -87,10 +98,11 @@ type CloseRecord struct {
 // ending is why and how a connection ends: decided once, by whichever loop
 // sees the end first.
 type ending struct {
-	by     EndedBy
-	act    action
-	code   websocket.StatusCode
-	reason string
+	by         EndedBy
+	peerClosed bool // the peer's close frame ended it
+	act        action
+	code       websocket.StatusCode
+	reason     string
 	// cause goes on the error channel; nil for a normal end.
 	cause error
 	// level and msg make the log line; msg empty means no line.
@@ -98,12 +110,23 @@ type ending struct {
 	msg   string
 }
 
-// record is the ending as the handler may read it.
-func (e ending) record() *CloseRecord {
+// record is the ending as the handler may read it, with the peer's close
+// frame if one was read (peer, nil otherwise).
+func (e ending) record(peer *websocket.CloseError) *CloseRecord {
 	r := &CloseRecord{By: e.by, Code: int(e.code), Reason: e.reason, Cause: e.cause}
-	if e.act == actDrop && e.by != EndedByPeer {
+	switch {
+	case e.peerClosed:
+		// The transport echoed the peer's frame, code and reason.
+		r.SentCode, r.SentReason = int(e.code), e.reason
+	case e.act == actClose:
+		r.SentCode, r.SentReason = int(e.code), e.reason
+	case e.by != EndedByPeer:
 		r.Code, r.Reason = 0, ""
 	}
+	if peer != nil {
+		r.ReceivedCode, r.ReceivedReason = int(peer.Code), peer.Reason
+	}
+	r.Clean = r.SentCode != 0 && r.ReceivedCode != 0
 	return r
 }
 
@@ -139,14 +162,18 @@ func validWireCode(code int) bool {
 	}
 }
 
-// disconnectEnding is the end the handler asked for with code.
-func disconnectEnding(code int) ending {
+// disconnectEnding is the end the handler asked for with code (and reason,
+// through CloseWithReason).
+func disconnectEnding(code int, reason string) ending {
 	act, wire, ok := closeCode(code)
+	if wire == websocket.StatusNoStatusRcvd || act == actDrop {
+		reason = "" // an empty close frame, or none, carries no reason
+	}
 	if !ok {
-		return ending{by: EndedByHandler, act: act, code: wire, level: LogLevelWarning,
+		return ending{by: EndedByHandler, act: act, code: wire, reason: reason, level: LogLevelWarning,
 			msg: fmt.Sprintf("Close code %d cannot be sent; closing with %d instead", code, wire)}
 	}
-	return ending{by: EndedByHandler, act: act, code: wire, level: LogLevelInfo,
+	return ending{by: EndedByHandler, act: act, code: wire, reason: reason, level: LogLevelInfo,
 		msg: fmt.Sprintf("Closing with code %d, as the handler asked", code)}
 }
 
@@ -163,7 +190,7 @@ func readEnding(err error) ending {
 	switch {
 	case errors.As(err, &ce):
 		// The transport has already echoed the peer's code and closed.
-		e := ending{by: EndedByPeer, act: actDrop, code: ce.Code, reason: ce.Reason, level: LogLevelInfo,
+		e := ending{by: EndedByPeer, peerClosed: true, act: actDrop, code: ce.Code, reason: ce.Reason, level: LogLevelInfo,
 			msg: fmt.Sprintf("Connection closed by the peer with code %d", ce.Code)}
 		switch ce.Code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:

@@ -53,6 +53,9 @@ type box interface {
 	encode() (websocket.MessageType, []byte, error)
 	// sent releases what encode used, once the frame is written.
 	sent()
+
+	// lens returns how many values wait in the receiver and the sender.
+	lens() (receiving, sending int)
 }
 
 // chanBox carries values whose channels Go can type statically: strings
@@ -151,6 +154,8 @@ func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
 	}
 	return typ, p, err
 }
+
+func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
 
 func (b *chanBox[T]) sent() {
 	var zero T
@@ -376,6 +381,8 @@ func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
 	}
 	return websocket.MessageText, *b.buf, nil
 }
+
+func (b *jsonBox) lens() (int, int) { return b.recv.Len(), b.send.Len() }
 
 func (b *jsonBox) sent() {
 	b.out = reflect.Value{}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync/atomic"
+	"time"
 )
 
 // ErrConnectionClosed is returned by Connection.Close once the connection has
@@ -53,6 +54,8 @@ type Connection struct {
 	request     *http.Request
 	ended       chan struct{}               // closed once the end is decided
 	record      atomic.Pointer[CloseRecord] // set before Done fires
+	closeReason atomic.Pointer[string]      // the reason CloseWithReason gave
+	stats       counters
 }
 
 // RemoteAddr returns the peer's address, as the request gave it.
@@ -91,6 +94,20 @@ func (c *Connection) Close(code int) error {
 	default:
 		return ErrConnectionClosed
 	}
+}
+
+// CloseWithReason ends the connection with code and reason: what the
+// handler queued on its sender goes out first, then a close frame with both
+// (the disconnect channel carries a code only). The code is checked as a
+// code sent on Disconnect is (one that cannot go on the wire becomes 1011);
+// a reason that is not valid UTF-8 has each invalid byte replaced by
+// U+FFFD, and one over 123 bytes is cut on a rune boundary. It returns
+// ErrConnectionClosed when a close code was already given or the
+// connection has ended.
+func (c *Connection) CloseWithReason(code int, reason string) error {
+	reason = truncateReason(string(toValidUTF8([]byte(reason))))
+	c.closeReason.Store(&reason)
+	return c.Close(code)
 }
 
 // DisconnectChannel returns the channel that takes a close code.
@@ -143,5 +160,6 @@ func newConnection(o *Options, remoteAddr string) *Connection {
 		Disconnect: make(chan int, 1),
 		Done:       make(chan bool, 3),
 		remoteAddr: remoteAddr,
+		stats:      counters{born: time.Now()},
 	}
 }

@@ -45,6 +45,9 @@ type pump struct {
 
 	replacedUTF8 atomic.Bool // a text value had invalid UTF-8 replaced
 
+	peerClose atomic.Pointer[websocket.CloseError] // the peer's close frame, once read
+	readErr   error                                // the read loop's last error; read after it returned
+
 	// Write loop state.
 	ev       events
 	timer    *time.Timer   // fires for the next ping or silence check
@@ -91,6 +94,36 @@ func (p *pump) finish(e ending) error {
 	return errEnded
 }
 
+// readEnding classifies a read error, and keeps the peer's close frame for
+// the close record whether or not it ends the connection (it may be the
+// answer to ours).
+func (p *pump) readEnding(err error) ending {
+	p.readErr = err
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		p.peerClose.Store(&ce)
+	}
+	return readEnding(err)
+}
+
+// notePeerAnswer records the peer's answer to our close frame when the
+// transport read it inside Close rather than the read loop: Close returns
+// the answer when its code differs from ours, and nothing when it is the
+// same, in which case the read loop then found the connection closed (its
+// reason is not known then). Call it after the read loop has returned.
+func (p *pump) notePeerAnswer(e ending, closeErr error) {
+	if e.act != actClose || p.peerClose.Load() != nil {
+		return
+	}
+	var ce websocket.CloseError
+	switch {
+	case errors.As(closeErr, &ce):
+		p.peerClose.Store(&ce)
+	case closeErr == nil && errors.Is(p.readErr, net.ErrClosed):
+		p.peerClose.Store(&websocket.CloseError{Code: e.code})
+	}
+}
+
 // touch records read activity from the peer.
 func (p *pump) touch() {
 	p.lastRead.Store(int64(time.Since(p.born)))
@@ -109,12 +142,13 @@ func (p *pump) readLoop() error {
 	for {
 		typ, r, err := p.ws.Reader(context.Background())
 		if err != nil {
-			return p.finish(readEnding(err))
+			return p.finish(p.readEnding(err))
 		}
 		buf := p.bufs.Get().(*[]byte)
 		msg, err := readAll(r, (*buf)[:0])
 		if err == nil {
 			p.touch()
+			p.stats.read(len(msg))
 			if typ == websocket.MessageText && !utf8.Valid(msg) {
 				// RFC 6455 8.1: the transport does not check.
 				err = p.finish(invalidUTF8Ending())
@@ -122,7 +156,7 @@ func (p *pump) readLoop() error {
 				err = p.finish(decodeEnding(err))
 			}
 		} else {
-			err = p.finish(readEnding(err))
+			err = p.finish(p.readEnding(err))
 		}
 		*buf = msg[:0]
 		p.bufs.Put(buf)
@@ -200,7 +234,11 @@ func (p *pump) handle(e event) (stop bool, err error) {
 				return true, err
 			}
 		}
-		return true, p.finish(disconnectEnding(p.ev.code))
+		reason := ""
+		if r := p.closeReason.Load(); r != nil {
+			reason = *r
+		}
+		return true, p.finish(disconnectEnding(p.ev.code, reason))
 	case evTimer:
 		return p.tick()
 	default: // evStop
@@ -261,6 +299,7 @@ func (p *pump) write() error {
 	err = p.ws.Write(context.Background(), typ, frame)
 	p.box.sent()
 	if err == nil {
+		p.stats.wrote(len(frame))
 		return nil
 	}
 	if errors.Is(err, net.ErrClosed) {
@@ -314,7 +353,11 @@ func (p *pump) ping() {
 		defer p.pings.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), min(p.PingPeriod, p.PongWait))
 		defer cancel()
+		start := time.Now()
 		err := p.ws.Ping(ctx)
+		if err == nil {
+			p.stats.rtt.Store(int64(time.Since(start)))
+		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 			// Answered; or unanswered, which the silence deadline judges;
 			// or the connection is closing, which another loop reports.
@@ -333,22 +376,24 @@ func (p *pump) shutdown() {
 	// also cancels the context, so a read loop waiting to deliver gives up.
 	p.finish(shutdownEnding())
 	e := p.ending
+	var closeErr error
 	switch e.act {
 	case actClose:
 		// Bound the wait for the peer's close frame; writes are bounded by
 		// WriteWait already.
 		_ = p.raw.SetReadDeadline(time.Now().Add(p.closeWait()))
-		_ = p.ws.Close(e.code, e.reason)
+		closeErr = p.ws.Close(e.code, e.reason)
 	case actDrop:
 		_ = p.ws.CloseNow()
 	}
 	p.loops.Wait()
+	p.notePeerAnswer(e, closeErr)
 
 	if e.msg != "" {
 		p.logf(e.level, p.remoteAddr, "%s", e.msg)
 	}
 	p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
-	p.record.Store(e.record())
+	p.record.Store(e.record(p.peerClose.Load()))
 	if e.cause != nil {
 		p.Error <- e.cause // capacity 1, and the only send: never blocks
 	}

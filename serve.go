@@ -151,6 +151,7 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	if trace != nil && trace.Upgraded != nil {
 		trace.Upgraded(p.Connection)
 	}
+	p.stats.pending = p.box.lens
 	base, release := e.baseContext(r)
 	defer release()
 	p.run(base)

@@ -1,0 +1,17 @@
+package sockets
+
+import "testing"
+
+// BenchmarkStats: what reading a connection's Stats costs.
+func BenchmarkStats(b *testing.B) {
+	c := newConnection(withDefaults(nil), "127.0.0.1:1")
+	recv, send := make(chan string, 10), make(chan string, 10)
+	c.stats.pending = newChanBox(send, recv, nil).lens
+	c.stats.read(100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.Stats().BytesIn != 100 {
+			b.Fatal("wrong figure")
+		}
+	}
+}
