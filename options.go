@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -143,6 +144,16 @@ type Options struct {
 	// which cannot set other headers. It must return one of the offered
 	// values. An addition.
 	ChooseSubprotocol func(r *http.Request, offered []string) (string, error)
+
+	// Slog, when set, takes every log line instead of Logger, as a
+	// structured record: the level mapped (Error, Warning as Warn, Info,
+	// Debug), the message without the original's brackets, and attributes
+	// (remote, and at the end of a connection by, code, reason, the bytes
+	// and messages each way, and cause). Its handler decides which levels
+	// are written: LogLevel is not consulted, SkipLogging still silences
+	// everything. Default: none; the original's text lines go to Logger. An
+	// addition.
+	Slog *slog.Logger
 }
 
 // withDefaults returns a copy of the first Options given, or of the zero
@@ -204,12 +215,20 @@ func (o *Options) logf(level int, remote, format string, args ...any) {
 	if !o.enabled(level) {
 		return
 	}
+	if o.Slog != nil {
+		o.Slog.LogAttrs(context.Background(), slogLevel(level), fmt.Sprintf(format, args...), slog.String("remote", remote))
+		return
+	}
 	o.Logger.Printf("[%s] [%s] %s", LogLevelStrings[level], remote, fmt.Sprintf(format, args...))
 }
 
 // logSetup writes one line about the options themselves, when level is
 // enabled: "<prefix>[<Level>] <message>".
 func (o *Options) logSetup(level int, format string, args ...any) {
+	if o.Slog != nil && o.enabled(level) {
+		o.Slog.LogAttrs(context.Background(), slogLevel(level), fmt.Sprintf(format, args...))
+		return
+	}
 	if o.enabled(level) {
 		o.Logger.Printf("[%s] %s", LogLevelStrings[level], fmt.Sprintf(format, args...))
 	}
@@ -246,5 +265,24 @@ func logMethod(m string) string {
 
 // enabled reports whether a line at level would be written.
 func (o *Options) enabled(level int) bool {
-	return !o.SkipLogging && level >= 0 && level <= o.LogLevel && level < len(LogLevelStrings)
+	if o.SkipLogging || level < 0 || level >= len(LogLevelStrings) {
+		return false
+	}
+	if o.Slog != nil {
+		return o.Slog.Enabled(context.Background(), slogLevel(level))
+	}
+	return level <= o.LogLevel
+}
+
+// slogLevel maps a level of ours to slog's.
+func slogLevel(level int) slog.Level {
+	switch level {
+	case LogLevelError:
+		return slog.LevelError
+	case LogLevelWarning:
+		return slog.LevelWarn
+	case LogLevelInfo:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -317,6 +318,36 @@ func (p *pump) write() error {
 	return p.finish(writeEnding(err))
 }
 
+// logEnd logs the end: as the original's text lines (the ending's line,
+// then "Connection closed"), or, with Options.Slog, as one record with the
+// ending's level and the close record and figures as attributes.
+func (p *pump) logEnd(e ending, r *CloseRecord) {
+	if p.Slog == nil {
+		if e.msg != "" {
+			p.logf(e.level, p.remoteAddr, "%s", e.msg)
+		}
+		p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
+		return
+	}
+	level := min(e.level, LogLevelInfo) // an ending is never a Debug line
+	if !p.enabled(level) {
+		return
+	}
+	st := p.Stats()
+	attrs := []slog.Attr{slog.String("remote", p.remoteAddr), slog.String("by", r.By.String()),
+		slog.Int("code", r.Code), slog.String("reason", r.Reason), slog.Bool("clean", r.Clean),
+		slog.Int64("messages_in", st.MessagesIn), slog.Int64("bytes_in", st.BytesIn),
+		slog.Int64("messages_out", st.MessagesOut), slog.Int64("bytes_out", st.BytesOut)}
+	if r.Cause != nil {
+		attrs = append(attrs, slog.String("cause", r.Cause.Error()))
+	}
+	msg := "Connection closed"
+	if e.msg != "" {
+		msg += ": " + e.msg
+	}
+	p.Slog.LogAttrs(context.Background(), slogLevel(level), msg, attrs...)
+}
+
 // validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
 // so that the server never sends a text frame a browser must fail the
 // connection for (RFC 6455 8.1); the first time per connection is logged.
@@ -389,11 +420,9 @@ func (p *pump) shutdown() {
 	p.loops.Wait()
 	p.notePeerAnswer(e, closeErr)
 
-	if e.msg != "" {
-		p.logf(e.level, p.remoteAddr, "%s", e.msg)
-	}
-	p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
-	p.record.Store(e.record(p.peerClose.Load()))
+	rec := e.record(p.peerClose.Load())
+	p.logEnd(e, rec)
+	p.record.Store(rec)
 	if e.cause != nil {
 		p.Error <- e.cause // capacity 1, and the only send: never blocks
 	}

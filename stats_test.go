@@ -9,7 +9,7 @@ func BenchmarkStats(b *testing.B) {
 	c.stats.pending = newChanBox(send, recv, nil).lens
 	c.stats.read(100)
 	b.ReportAllocs()
-	for b.Loop() {
+	for range b.N {
 		if c.Stats().BytesIn != 100 {
 			b.Fatal("wrong figure")
 		}
