@@ -154,6 +154,16 @@ type Options struct {
 	// everything. Default: none; the original's text lines go to Logger. An
 	// addition.
 	Slog *slog.Logger
+
+	// OnEnd, when set, is called once per connection when it has ended
+	// (after Done fired and every goroutine of it returned), with its
+	// close record and final figures: for metrics, audit logs, or tests.
+	// It runs in the request's goroutine. An addition.
+	OnEnd func(c *Connection, r CloseRecord, s Stats)
+
+	// Metrics, when set, aggregates the connections made with these
+	// options (several handlers may share one): see Metrics. An addition.
+	Metrics *Metrics
 }
 
 // withDefaults returns a copy of the first Options given, or of the zero

@@ -151,6 +151,9 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	if trace != nil && trace.Upgraded != nil {
 		trace.Upgraded(p.Connection)
 	}
+	if e.opts.Metrics != nil {
+		e.opts.Metrics.opened(p.Connection)
+	}
 	p.stats.pending = p.box.lens
 	base, release := e.baseContext(r)
 	defer release()
@@ -161,6 +164,16 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 			p.finish(panicEnding())
 		}
 		p.wait()
+		if o := e.opts; o.Metrics != nil || o.OnEnd != nil {
+			r, _ := p.CloseRecord()
+			st := p.Stats()
+			if o.Metrics != nil {
+				o.Metrics.ended(p.Connection, r, st)
+			}
+			if o.OnEnd != nil {
+				o.OnEnd(p.Connection, r, st)
+			}
+		}
 		if trace != nil && trace.Ended != nil {
 			trace.Ended(p.Connection)
 		}
