@@ -61,7 +61,7 @@ type app struct {
 func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], front string) (*app, error) {
 	c := &chat{hub: rooms, log: logger}
 	a := &app{}
-	o := &sockets.Options{Context: ctx, Logger: logger}
+	o := &sockets.Options{Context: ctx, Logger: logger, Metrics: &sockets.Metrics{}}
 	chatOpts := *o
 	chatOpts.Subprotocols = []string{Subprotocol}
 	switch front {
@@ -72,6 +72,15 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], f
 	default:
 		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
 	}
+	metrics := metricsHandler(o.Metrics)
+	pages := a.Handler
+	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
 	return a, nil
 }
 

@@ -205,3 +205,44 @@ func TestChatWithTestKit(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsEndpoint: /metrics serves the connections' aggregate in the
+// Prometheus text format, on both fronts.
+func TestMetricsEndpoint(t *testing.T) {
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) {
+			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+			defer rooms.Close()
+			s := sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
+			ann := s.Dial("/sockets/rooms/A/ann")
+			ann.ExpectJSON(Message{Type: "members", Members: []string{"ann"}})
+			echo := s.Dial("/echo/text")
+			echo.SendText("12345")
+			echo.ExpectText("12345")
+			echo.Close(1000, "")
+			echo.ServerRecord()
+
+			resp, err := http.Get(s.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			for _, want := range []string{
+				"# TYPE sockets_connections_open gauge\nsockets_connections_open 1\n",
+				"sockets_connections_accepted_total 2\n",
+				"sockets_messages_received_total 1\n",
+				"sockets_received_bytes_total 5\n",
+				"sockets_messages_sent_total 2\n", // the echo and ann's members message
+				`sockets_closes_total{code="1000"} 1` + "\n",
+			} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, body)
+				}
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}

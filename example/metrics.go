@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-macaron/sockets"
+)
+
+// metricsHandler serves m in the Prometheus text exposition format, written
+// by hand: a scraper needs no client library on either side.
+func metricsHandler(m *sockets.Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s := m.Snapshot()
+		var b strings.Builder
+		metric := func(name, kind, help string, value int64) {
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, value)
+		}
+		metric("sockets_connections_open", "gauge", "WebSocket connections open now.", s.Open)
+		metric("sockets_connections_accepted_total", "counter", "WebSocket connections upgraded.", s.Accepted)
+		metric("sockets_messages_received_total", "counter", "Messages read from clients.", s.MessagesIn)
+		metric("sockets_received_bytes_total", "counter", "Payload bytes read from clients.", s.BytesIn)
+		metric("sockets_messages_sent_total", "counter", "Messages written to clients.", s.MessagesOut)
+		metric("sockets_sent_bytes_total", "counter", "Payload bytes written to clients.", s.BytesOut)
+		b.WriteString("# HELP sockets_closes_total Ended connections by close code (0: dropped without a close frame).\n")
+		b.WriteString("# TYPE sockets_closes_total counter\n")
+		codes := make([]int, 0, len(s.Closes))
+		for code := range s.Closes {
+			codes = append(codes, code)
+		}
+		slices.Sort(codes)
+		for _, code := range codes {
+			fmt.Fprintf(&b, "sockets_closes_total{code=\"%d\"} %d\n", code, s.Closes[code])
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write([]byte(b.String()))
+	})
+}
