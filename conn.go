@@ -51,6 +51,7 @@ type Connection struct {
 
 	remoteAddr  string
 	subprotocol string
+	compressed  bool
 	request     *http.Request
 	ended       chan struct{}               // closed once the end is decided
 	record      atomic.Pointer[CloseRecord] // set before Done fires
@@ -64,6 +65,10 @@ func (c *Connection) RemoteAddr() string { return c.remoteAddr }
 // Subprotocol returns the subprotocol negotiated in the handshake (see
 // Options.Subprotocols), or "" for none.
 func (c *Connection) Subprotocol() string { return c.subprotocol }
+
+// Compressed reports whether permessage-deflate was negotiated (see
+// Options.Compression).
+func (c *Connection) Compressed() bool { return c.compressed }
 
 // Request returns the request the connection was upgraded from.
 func (c *Connection) Request() *http.Request { return c.request }

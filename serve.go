@@ -122,9 +122,10 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	p := newPump(conn, &e.bufs)
 	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs}
 	accept := &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin was checked above
-		CompressionMode:    websocket.CompressionDisabled,
-		OnPongReceived:     p.onPong,
+		InsecureSkipVerify:   true, // the origin was checked above
+		CompressionMode:      o.compressionMode(),
+		CompressionThreshold: o.CompressionThreshold,
+		OnPongReceived:       p.onPong,
 	}
 	if proto != "" {
 		accept.Subprotocols = []string{proto} // the transport echoes it on the 101
@@ -137,6 +138,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	ws.SetReadLimit(o.MaxMessageSize)
 	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
 	conn.subprotocol, conn.request = ws.Subprotocol(), r
+	conn.compressed = uw.header.Get("Sec-WebSocket-Extensions") != ""
 	return p
 }
 
