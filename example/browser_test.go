@@ -322,6 +322,10 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 	if !evalBool(t, a1, "subprotocol", `ws.protocol === "`+Subprotocol+`"`) {
 		t.Errorf("the page's WebSocket did not negotiate %s", Subprotocol)
 	}
+	// Chromium offers permessage-deflate, and the chat turns it on.
+	if !evalBool(t, a1, "compression", `ws.extensions.startsWith("permessage-deflate")`) {
+		t.Error("the page's WebSocket did not negotiate permessage-deflate")
+	}
 
 	// One status line for one's own join, and the member list.
 	waitFor(t, a1, "ann is in the member list", text("members")+` === "ann"`)

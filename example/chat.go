@@ -64,6 +64,7 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], f
 	o := &sockets.Options{Context: ctx, Logger: logger, Metrics: &sockets.Metrics{}}
 	chatOpts := *o
 	chatOpts.Subprotocols = []string{Subprotocol}
+	chatOpts.Compression = true // browsers offer permessage-deflate; chat text compresses well
 	switch front {
 	case "macaron":
 		a.Handler = macaronApp(a, c, o, &chatOpts, logger)
