@@ -73,28 +73,12 @@ func TestCloseWhileStreaming(t *testing.T) {
 	}
 }
 
-// echoBytes echoes every message back as it came, until done.
-func echoBytes(in <-chan []byte, out chan<- []byte, done <-chan bool) {
-	for {
-		select {
-		case m := <-in:
-			select {
-			case out <- m:
-			case <-done:
-				return
-			}
-		case <-done:
-			return
-		}
-	}
-}
-
 // TestCloseAfterPipeline: 100 messages and a close frame in one TCP write.
 // The server answers the close every time, after the echoes it wrote before
 // it, in order and byte for byte.
 func TestCloseAfterPipeline(t *testing.T) {
 	checkLeaks(t)
-	ts := serve(t, ByteSliceMessages(testOptions(&logBuffer{})), echoBytes)
+	ts := serve(t, ByteSliceMessages(testOptions(&logBuffer{})), echo[[]byte])
 	msg := func(i int) []byte { return binary.BigEndian.AppendUint32(bytes.Repeat([]byte{'p'}, 200), uint32(i)) }
 	var burst []byte
 	for i := range 100 {

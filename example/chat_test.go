@@ -166,15 +166,21 @@ func TestServerTimeouts(t *testing.T) {
 	}
 }
 
+// kitServer serves the example on front with the test kit, with rooms of
+// its own.
+func kitServer(t *testing.T, front string) *sockettest.Server {
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	t.Cleanup(rooms.Close)
+	return sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
+}
+
 // TestChatWithTestKit: the chat and echo scenarios with the test kit's
 // coder/websocket client, on both fronts, and how each connection ended on
 // the server.
 func TestChatWithTestKit(t *testing.T) {
 	for _, front := range fronts {
 		t.Run(front, func(t *testing.T) {
-			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
-			defer rooms.Close()
-			s := sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
+			s := kitServer(t, front)
 
 			ann := s.Dial("/sockets/rooms/A/ann")
 			ann.ExpectJSON(Message{Type: "members", Members: []string{"ann"}})
@@ -211,9 +217,7 @@ func TestChatWithTestKit(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	for _, front := range fronts {
 		t.Run(front, func(t *testing.T) {
-			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
-			defer rooms.Close()
-			s := sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
+			s := kitServer(t, front)
 			ann := s.Dial("/sockets/rooms/A/ann")
 			ann.ExpectJSON(Message{Type: "members", Members: []string{"ann"}})
 			echo := s.Dial("/echo/text")
