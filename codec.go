@@ -1,8 +1,6 @@
 package sockets
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sync"
@@ -80,7 +78,7 @@ type wireCodec[T any] interface {
 // newChanBox returns the box for channels of T, dispatching as JSON(T{})
 // does on the type: string is text, []byte is binary, anything else is
 // JSON of T.
-func newChanBox[T any](send, recv chan T, bufs *sync.Pool) *chanBox[T] {
+func newChanBox[T any](send, recv chan T, bufs *sync.Pool, codec JSONCodec) *chanBox[T] {
 	var c wireCodec[T]
 	switch any(*new(T)).(type) {
 	case string:
@@ -88,7 +86,7 @@ func newChanBox[T any](send, recv chan T, bufs *sync.Pool) *chanBox[T] {
 	case []byte:
 		c = any(bytesCodec{}).(wireCodec[T])
 	default:
-		c = newJSONCodec[T](bufs)
+		c = newJSONCodec[T](bufs, codec)
 	}
 	return &chanBox[T]{send: send, recv: recv, codec: c}
 }
@@ -197,13 +195,14 @@ func (bytesCodec) release() {}
 // a value goes out as one text frame of encoding/json Encoder output,
 // trailing newline included, encoded before any frame is opened.
 type jsonCodec[T any] struct {
-	elem reflect.Type // T's element type when T is a pointer
-	bufs *sync.Pool
-	buf  *[]byte
+	elem  reflect.Type // T's element type when T is a pointer
+	codec JSONCodec
+	bufs  *sync.Pool
+	buf   *[]byte
 }
 
-func newJSONCodec[T any](bufs *sync.Pool) *jsonCodec[T] {
-	c := &jsonCodec[T]{bufs: bufs}
+func newJSONCodec[T any](bufs *sync.Pool, codec JSONCodec) *jsonCodec[T] {
+	c := &jsonCodec[T]{bufs: bufs, codec: codec}
 	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
 		c.elem = t.Elem()
 	}
@@ -217,9 +216,9 @@ func (c *jsonCodec[T]) fromWire(p []byte) (T, error) {
 		v = reflect.New(c.elem).Interface().(T)
 		target = v
 	}
-	// A Decoder, not Unmarshal: as the original, the first value of the
-	// message is taken and anything after it is ignored.
-	if err := json.NewDecoder(bytes.NewReader(p)).Decode(target); err != nil {
+	// As the original's Decoder: the first value of the message is taken
+	// and anything after it is ignored.
+	if err := c.codec.Decode(p, target); err != nil {
 		var zero T
 		return zero, fmt.Errorf("decode JSON into %v: %w", c.named(), err)
 	}
@@ -236,7 +235,7 @@ func (c *jsonCodec[T]) named() reflect.Type {
 }
 
 func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
-	buf, err := encodeJSON(c.bufs, v)
+	buf, err := encodeJSON(c.bufs, c.codec, v)
 	c.buf = buf
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode %v as JSON: %w", reflect.TypeFor[T](), err)
@@ -246,13 +245,12 @@ func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
 
 func (c *jsonCodec[T]) release() { releaseBuf(c.bufs, &c.buf) }
 
-// encodeJSON writes v's Encoder output into a pooled buffer, which the
-// caller gives back with releaseBuf.
-func encodeJSON(bufs *sync.Pool, v any) (*[]byte, error) {
+// encodeJSON writes v's encoding into a pooled buffer, which the caller
+// gives back with releaseBuf.
+func encodeJSON(bufs *sync.Pool, codec JSONCodec, v any) (*[]byte, error) {
 	buf := bufs.Get().(*[]byte)
-	w := bytes.NewBuffer((*buf)[:0])
-	err := json.NewEncoder(w).Encode(v)
-	*buf = w.Bytes()
+	var err error
+	*buf, err = codec.AppendEncode((*buf)[:0], v)
 	return buf, err
 }
 
@@ -288,6 +286,7 @@ type jsonBox struct {
 	elem       reflect.Type  // T
 	send, recv reflect.Value // chan *T
 	in, out    reflect.Value // *T
+	codec      JSONCodec
 	bufs       *sync.Pool
 	buf        *[]byte
 
@@ -305,9 +304,9 @@ const (
 
 func (b *jsonBox) decode(p []byte) error {
 	v := reflect.New(b.elem)
-	// A Decoder, not Unmarshal: as the original, the first value of the
-	// message is taken and anything after it is ignored.
-	if err := json.NewDecoder(bytes.NewReader(p)).Decode(v.Interface()); err != nil {
+	// As the original's Decoder: the first value of the message is taken
+	// and anything after it is ignored.
+	if err := b.codec.Decode(p, v.Interface()); err != nil {
 		return fmt.Errorf("decode JSON into %v: %w", b.elem, err)
 	}
 	b.in = v
@@ -372,7 +371,7 @@ func (b *jsonBox) poll() bool {
 // encode marshals the staged value before any frame is opened, so a value
 // that cannot be encoded sends nothing.
 func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
-	buf, err := encodeJSON(b.bufs, b.out.Interface())
+	buf, err := encodeJSON(b.bufs, b.codec, b.out.Interface())
 	b.buf = buf
 	if err != nil {
 		typ := b.out.Type()

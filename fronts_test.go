@@ -181,7 +181,7 @@ func TestFrontsEcho(t *testing.T) {
 			t.Fatalf("JSON frame %v: want Encoder output with HTML escaping and the newline", m)
 		}
 		c.SendText(`{"text":`) // compat 5.2
-		c.ExpectClose(1007, "decode JSON into sockets_test.note: unexpected EOF")
+		c.ExpectClose(1007, "decode JSON into sockets_test.note: json: unexpected end of JSON input: ")
 		if r := c.ServerRecord(); r.Cause == nil || r.Code != 1007 {
 			t.Fatalf("record %+v", r)
 		}

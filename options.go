@@ -189,6 +189,12 @@ type Options struct {
 	// uncompressed. Default (0): 512 bytes without context takeover, 128
 	// with, the transport's defaults. An addition.
 	CompressionThreshold int
+
+	// JSONCodec encodes and decodes JSON values. Default: FastJSON, which
+	// reads and writes exactly what encoding/json does, faster; StdJSON{}
+	// is encoding/json itself; any other JSONCodec may be plugged in. An
+	// addition: the original always used encoding/json.
+	JSONCodec JSONCodec
 }
 
 // withDefaults returns a copy of the first Options given, or of the zero
@@ -233,6 +239,9 @@ func withDefaults(options []*Options) *Options {
 	}
 	if o.AllowedOrigin == "" {
 		o.AllowedOrigin = defaultAllowedOrigin
+	}
+	if o.JSONCodec == nil {
+		o.JSONCodec = FastJSON{}
 	}
 	return &o
 }

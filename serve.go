@@ -62,7 +62,7 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 			return
 		}
 		send, recv := make(chan T, o.SendChannelBuffer), make(chan T, o.RecvChannelBuffer)
-		p.box = newChanBox(send, recv, &e.bufs)
+		p.box = newChanBox(send, recv, &e.bufs, o.JSONCodec)
 		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
 			Connection: p.Connection, Request: r}
 		e.run(p, r, func() { h(c) })

@@ -70,7 +70,7 @@ func stringKind(o *Options) kind {
 			Sender: make(chan string, o.SendChannelBuffer), Receiver: make(chan string, o.RecvChannelBuffer)}
 		ctx.Map((<-chan string)(mc.Receiver))
 		ctx.Map((chan<- string)(mc.Sender))
-		return newChanBox(mc.Sender, mc.Receiver, bufs)
+		return newChanBox(mc.Sender, mc.Receiver, bufs, o.JSONCodec)
 	}
 }
 
@@ -80,7 +80,7 @@ func bytesKind(o *Options) kind {
 			Sender: make(chan []byte, o.SendChannelBuffer), Receiver: make(chan []byte, o.RecvChannelBuffer)}
 		ctx.Map((<-chan []byte)(bc.Receiver))
 		ctx.Map((chan<- []byte)(bc.Sender))
-		return newChanBox(bc.Sender, bc.Receiver, bufs)
+		return newChanBox(bc.Sender, bc.Receiver, bufs, o.JSONCodec)
 	}
 }
 
@@ -94,7 +94,7 @@ func jsonKind(o *Options, t reflect.Type) kind {
 			Sender: reflect.MakeChan(both, o.SendChannelBuffer), Receiver: reflect.MakeChan(both, o.RecvChannelBuffer)}
 		ctx.Set(recvType, jc.Receiver.Convert(recvType))
 		ctx.Set(sendType, jc.Sender.Convert(sendType))
-		return &jsonBox{elem: t, send: jc.Sender, recv: jc.Receiver, bufs: bufs}
+		return &jsonBox{elem: t, send: jc.Sender, recv: jc.Receiver, codec: o.JSONCodec, bufs: bufs}
 	}
 }
 

@@ -64,7 +64,7 @@ func TestEchoKinds(t *testing.T) {
 		js.SendJSON(note{From: "ann", Text: "<hi>"})
 		js.ExpectJSON(note{From: "ann", Text: "<hi>"})
 		js.SendText("{not json")
-		js.ExpectClose(1007, "decode JSON into sockettest_test.note: invalid character 'n' looking for beginning of object key string")
+		js.ExpectClose(1007, `decode JSON into sockettest_test.note: json: expected '"' at the beginning of a string value: not json`)
 		r := js.ServerRecord()
 		if r.By != sockets.EndedByPeer || r.Code != 1007 || r.Cause == nil {
 			t.Fatalf("record %+v, want the peer's bad JSON, 1007, with a cause", r)
