@@ -15,4 +15,4 @@ for pass in $(seq "$count"); do
   ./bench.test -test.run '^$' -test.bench . -test.cpu 2 -test.timeout 60m | tee -a new.txt
   ./bench.test -test.run '^$' -test.bench 'Echo' -test.cpu 1 -test.timeout 60m | tee -a new.txt
 done
-go run ./cmd/benchtable -readme README.md < new.txt
+go run ./cmd/benchtable -readme README.md -charts charts < new.txt

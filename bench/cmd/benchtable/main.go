@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -70,7 +71,7 @@ func median(vs []float64) float64 {
 // "BenchmarkEcho/size=32 (cpu 2)" and the contender "coder".
 func split(name string) (group, server string) {
 	cpu := "1"
-	if i := strings.LastIndex(name, "-"); i > strings.LastIndex(name, "=") {
+	if i := strings.LastIndex(name, "-"); i > 0 && isDigits(name[i+1:]) {
 		cpu, name = name[i+1:], name[:i]
 	}
 	i := strings.Index(name, "/server=")
@@ -78,6 +79,19 @@ func split(name string) (group, server string) {
 		return name + " (cpu " + cpu + ")", ""
 	}
 	return name[:i] + " (cpu " + cpu + ")", name[i+len("/server="):]
+}
+
+// isDigits reports whether s is a non-empty run of ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // primary is the metric a group's ratio is taken on, and whether more is
@@ -228,12 +242,24 @@ func targets(res results) string {
 
 func main() {
 	readme := flag.String("readme", "", "rewrite the results section of this file instead of printing")
+	chartDir := flag.String("charts", "", "also write one SVG chart per benchmark family into this folder (next to the README)")
 	flag.Parse()
 	res, order := parse(os.Stdin)
 	if len(order) == 0 {
 		log.Fatal("benchtable: no benchmark lines on standard input")
 	}
-	out := "\n### Targets\n" + targets(res) + "\n### All figures (medians)\n" + table(res, order)
+	out := "\n### Targets\n" + targets(res)
+	if *chartDir != "" {
+		files, err := charts(res, order, *chartDir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		out += "\n### Charts\n\nEach bar is a contender's median as a ratio to C on the benchmark's main figure (the\nsame medians as the tables); the dashed line is C.\n\n"
+		for _, f := range files {
+			out += fmt.Sprintf("![%s](%s/%s)\n\n", strings.TrimSuffix(f, ".svg"), filepath.Base(*chartDir), f)
+		}
+	}
+	out += "\n### All figures (medians)\n" + table(res, order)
 	if *readme == "" {
 		fmt.Print(out)
 		return
