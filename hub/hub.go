@@ -133,6 +133,7 @@ type Member[T any] struct {
 	left       chan struct{}
 	once       sync.Once
 	drops      atomic.Int64
+	kicked     atomic.Bool // the Disconnect policy has dealt with it
 }
 
 // Join adds a connection to room under name, with the channels the
@@ -316,6 +317,11 @@ func (m *Member[T]) offer(v T) bool {
 func (h *Hub[T]) overflow(m *Member[T], v T) {
 	switch h.opts.Policy {
 	case Disconnect:
+		// Concurrent broadcasts may all find its queue full: the first
+		// deals with it, once.
+		if !m.kicked.CompareAndSwap(false, true) {
+			return
+		}
 		h.disconnected.Add(1)
 		h.opts.Logger.Printf("room %q: member %q cannot keep up; disconnecting it with %d", m.room, m.Name, ClosePolicyViolation)
 		select {

@@ -209,3 +209,32 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestDisconnectOnce: concurrent broadcasters that all find a stalled
+// member's queue full disconnect it once, count it once and log one line.
+func TestDisconnectOnce(t *testing.T) {
+	for range 20 {
+		logs := &lockedBuffer{}
+		h := New[string](Options{QueueSize: 1, Policy: Disconnect, Logger: log.New(logs, "", 0)})
+		stalled := newConn(0) // its sender is never read
+		h.Join("A", "stalled", stalled.sender, stalled.disconnect, stalled.done)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					h.Broadcast("A", fmt.Sprint(g, i))
+				}
+			}()
+		}
+		wg.Wait()
+		h.Close()
+		if st := h.Stats(); st.Disconnected != 1 {
+			t.Fatalf("disconnected counted %d times for one member", st.Disconnected)
+		}
+		if n := strings.Count(logs.String(), "cannot keep up"); n != 1 {
+			t.Fatalf("%d lines for one member:\n%s", n, logs)
+		}
+	}
+}
