@@ -39,8 +39,7 @@ type pump struct {
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // read, write and ping goroutines
 
-	born     time.Time
-	lastRead atomic.Int64 // time since born of the last message or pong read
+	lastRead atomic.Int64 // time since born (stats.born) of the last message or pong read
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
 	pings    atomic.Int32 // pings awaiting their pong
 
@@ -61,7 +60,7 @@ type pump struct {
 }
 
 func newPump(c *Connection, bufs *sync.Pool) *pump {
-	p := &pump{Connection: c, bufs: bufs, born: time.Now(), ended: make(chan struct{})}
+	p := &pump{Connection: c, bufs: bufs, ended: make(chan struct{})}
 	c.ended = p.ended
 	return p
 }
@@ -127,7 +126,7 @@ func (p *pump) notePeerAnswer(e ending, closeErr error) {
 
 // touch records read activity from the peer.
 func (p *pump) touch() {
-	p.lastRead.Store(int64(time.Since(p.born)))
+	p.lastRead.Store(int64(time.Since(p.stats.born)))
 }
 
 // onPong is the transport's pong callback: a pong is read activity.
@@ -250,7 +249,7 @@ func (p *pump) handle(e event) (stop bool, err error) {
 // tick pings when a ping is due and checks the peer's silence when the
 // deadline is due, then sets the timer for whichever comes next.
 func (p *pump) tick() (stop bool, err error) {
-	now := time.Since(p.born)
+	now := time.Since(p.stats.born)
 	if now >= p.nextPing {
 		p.ping()
 		p.nextPing = now + p.PingPeriod
