@@ -269,13 +269,14 @@ func (o *Options) logf(level int, remote, format string, args ...any) {
 // logSetup writes one line about the options themselves, when level is
 // enabled: "<prefix>[<Level>] <message>".
 func (o *Options) logSetup(level int, format string, args ...any) {
-	if o.Slog != nil && o.enabled(level) {
+	if !o.enabled(level) {
+		return
+	}
+	if o.Slog != nil {
 		o.Slog.LogAttrs(context.Background(), slogLevel(level), fmt.Sprintf(format, args...))
 		return
 	}
-	if o.enabled(level) {
-		o.Logger.Printf("[%s] %s", LogLevelStrings[level], fmt.Sprintf(format, args...))
-	}
+	o.Logger.Printf("[%s] %s", LogLevelStrings[level], fmt.Sprintf(format, args...))
 }
 
 // maxLogValue bounds how much of a value the peer controls (a header, a
