@@ -111,3 +111,35 @@ func TestDecompressionBomb(t *testing.T) {
 		t.Fatalf("end %+v, %d delivered: want the size error and nothing delivered", e, len(p.got))
 	}
 }
+
+// TestCloseWhileStreamingCompressed: TestCloseWhileStreaming with
+// permessage-deflate negotiated, 200 runs: the compressed write path goes
+// through the same batches, and the close is always answered after every
+// message written before it, each one compressed frame that inflates to the
+// message byte for byte.
+func TestCloseWhileStreamingCompressed(t *testing.T) {
+	checkLeaks(t)
+	o := testOptions(&logBuffer{})
+	o.Compression = true
+	ts := serve(t, ByteSliceMessages(o), streamer)
+	for run := range closeStressRuns {
+		c, _ := deflateDial(t, ts)
+		skip := run % 7
+		for range skip {
+			if f, err := c.next(); err != nil || f.opcode != opBinary {
+				t.Fatalf("run %d: %v %v", run, f, err)
+			}
+		}
+		c.send(closeFrame(1000, "bye"))
+		data, closing := c.untilClose()
+		if code, reason := closing.closeCode(); code != 1000 || reason != "bye" {
+			t.Fatalf("run %d: close %d %q, want the echo 1000 \"bye\"", run, code, reason)
+		}
+		for i, f := range data {
+			if !f.fin || f.rsv != 4 || f.opcode != opBinary || !bytes.Equal(inflate(t, f.payload), streamPayload(i+skip)) {
+				t.Fatalf("run %d: data frame %d is %v (rsv %d), want message %d compressed whole", run, i, f, f.rsv, i+skip)
+			}
+		}
+		ts.waitFinished()
+	}
+}
