@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/coder/websocket"
+
+	"github.com/go-macaron/sockets/internal/encodeonce"
 )
 
 // event is what woke the write loop.
@@ -235,6 +237,14 @@ func (c *jsonCodec[T]) named() reflect.Type {
 }
 
 func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
+	if c.elem != nil {
+		if b, ok, err := sharedEncoding(c.codec, v); ok {
+			if err != nil {
+				return 0, nil, fmt.Errorf("encode %v as JSON: %w", reflect.TypeFor[T](), err)
+			}
+			return websocket.MessageText, b, nil
+		}
+	}
 	buf, err := encodeJSON(c.bufs, c.codec, v)
 	c.buf = buf
 	if err != nil {
@@ -252,6 +262,20 @@ func encodeJSON(bufs *sync.Pool, codec JSONCodec, v any) (*[]byte, error) {
 	var err error
 	*buf, err = codec.AppendEncode((*buf)[:0], v)
 	return buf, err
+}
+
+// sharedEncoding returns the encoding of a pointer v that a hub marked as
+// sent to many connections: the first connection encodes it, the others
+// reuse the bytes. ok is false when v is not marked or codec is not one of
+// this package's (a user's codec may not be comparable, or may encode per
+// connection).
+func sharedEncoding(codec JSONCodec, v any) (b []byte, ok bool, err error) {
+	switch codec.(type) {
+	case FastJSON, StdJSON:
+	default:
+		return nil, false, nil
+	}
+	return encodeonce.Shared.Encoded(v, codec)
 }
 
 // releaseBuf puts *buf back in the pool, if any.
@@ -371,7 +395,11 @@ func (b *jsonBox) poll() bool {
 // encode marshals the staged value before any frame is opened, so a value
 // that cannot be encoded sends nothing.
 func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
-	buf, err := encodeJSON(b.bufs, b.codec, b.out.Interface())
+	v := b.out.Interface()
+	if p, ok, err := sharedEncoding(b.codec, v); ok && err == nil {
+		return websocket.MessageText, p, nil
+	}
+	buf, err := encodeJSON(b.bufs, b.codec, v)
 	b.buf = buf
 	if err != nil {
 		typ := b.out.Type()

@@ -3,195 +3,177 @@
 //
 // A member joins a room with the channels the middleware injected into its
 // handler, and leaves when its done channel fires (or when it calls Leave).
-// Broadcasting never waits for a member: each member has a bounded queue,
-// drained into its sender by a goroutine of its own, and a member whose queue
-// is full is handled by the hub's Policy (drop its oldest queued value, or
-// disconnect it with 1008), counted and logged.
+// Broadcasting never waits for a member: a value goes straight into the
+// member's sender when it has room, and into the member's backlog when it
+// has not. A member costs no goroutine of its own: a goroutine drains a
+// backlog only while there is one, and one goroutine watches the done
+// channels of up to 64 members.
+//
+// A burst (a thousand members joining at once, each join announced to the
+// room) fills backlogs for a moment; a member that keeps reading drains it
+// and is never punished for it. A member is behind when more than
+// QueueSize values wait for it; the hub's Policy (drop its oldest values,
+// or disconnect it with 1008) applies once it has stayed behind for
+// Patience, or at once when MaxBacklog values wait. Each action is counted
+// and logged, once per member for a disconnection.
 //
 // Rooms live in memory. With a Backplane (the Redis one is in the nested
-// module github.com/go-macaron/sockets/hub/redis), every broadcast is also
-// published to the other servers, which deliver it to their own members, so
-// a room spans servers. Each message reaches each member once: a server
-// delivers its own broadcasts locally and ignores them when the backplane
-// echoes them back.
+// module github.com/go-macaron/sockets/hub/redis), a server subscribes to a
+// room's channel while the room has a member on it, every broadcast is
+// also published there, and the other servers with members in the room
+// deliver it to them, so a room spans servers and each server hears only
+// its own rooms. Each message reaches each member once: a server delivers
+// its own broadcasts locally and ignores their echo, and every message
+// carries its publisher's sequence number for its room, by which the
+// receivers suppress duplicates and count what they missed (Stats.Lost).
 package hub
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"log"
 	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/go-macaron/sockets/internal/encodeonce"
 )
 
-// Policy says what happens to a member whose queue is full.
+// Policy says what happens to a member that stays behind.
 type Policy int
 
 const (
-	// DropOldest drops the member's oldest queued value to make room.
+	// DropOldest drops the member's oldest waiting values, down to
+	// QueueSize, each time a value arrives while it is behind.
 	DropOldest Policy = iota
 	// Disconnect closes the member's connection with 1008 (policy
 	// violation) and removes it from its room.
 	Disconnect
 )
 
+// String names the policy.
+func (p Policy) String() string {
+	if p == Disconnect {
+		return "Disconnect"
+	}
+	return "DropOldest"
+}
+
 // ClosePolicyViolation is the close code a member is disconnected with
 // under the Disconnect policy.
 const ClosePolicyViolation = 1008
 
-// Backplane carries broadcasts between servers.
-type Backplane interface {
-	// Publish sends msg to every server subscribed, this one included.
-	Publish(ctx context.Context, msg []byte) error
-	// Run calls deliver with every message published, until ctx is done,
-	// resubscribing by itself when the connection to the backplane fails.
-	Run(ctx context.Context, deliver func(msg []byte))
-}
-
 // Options configures a Hub. Zero fields take their defaults.
 type Options struct {
-	// QueueSize is each member's queue capacity. Default: 64.
+	// QueueSize is how many values may wait for a member (beyond its
+	// sender's buffer) before it counts as behind. Default: 64.
 	QueueSize int
-	// Policy applies to a member whose queue is full. Default: DropOldest.
+	// Patience is how long a member may stay behind before the Policy
+	// applies to it. Default: 5 s.
+	Patience time.Duration
+	// MaxBacklog is how many values may wait for a member at most: the
+	// Policy applies at once beyond it, which bounds a member's memory.
+	// Default: 4096 (at least QueueSize).
+	MaxBacklog int
+	// Policy applies to a member that stays behind. Default: DropOldest.
 	Policy Policy
-	// Logger receives a line per dropped value or disconnected member and
-	// per failed publish. Default: standard error with the prefix "[hub] ".
+	// Logger receives a line per member the policy acted on (for
+	// DropOldest, at its 1st, 2nd, 4th, 8th... drop) and per failed
+	// publish or missed backplane message. Default: standard error with
+	// the prefix "[hub] ".
 	Logger *log.Logger
 	// Backplane, when set, spans rooms across servers.
 	Backplane Backplane
+	// Server names this server in Presence. Default: the host name and
+	// the process id.
+	Server string
 }
 
-// Stats counts what the policy did and what the backplane failed.
+// Stats is the hub's figures at one moment. Rooms and Members are gauges;
+// the others are counters that only grow, as Prometheus counters do.
 type Stats struct {
-	Dropped         int64 // values dropped from full queues
-	Disconnected    int64 // members disconnected for a full queue
-	PublishFailures int64 // broadcasts the backplane could not carry
+	Rooms   int64 // rooms with a member on this server
+	Members int64 // members on this server
+	// Deliveries counts values handed to members (into their sender or
+	// their backlog).
+	Deliveries int64
+	Dropped    int64 // values dropped by DropOldest
+	// Disconnected counts members disconnected by Disconnect: one per
+	// member, however many broadcasts found it behind.
+	Disconnected int64
+	// Published counts broadcasts the backplane carried;
+	// PublishFailures those it could not, which are lost to the other
+	// servers.
+	Published, PublishFailures int64
+	// Received counts messages from other servers; Duplicates those
+	// suppressed because they had already arrived; Lost those known
+	// missed, from gaps in a publisher's sequence (a subscription cut
+	// while the publisher's messages went through).
+	Received, Duplicates, Lost int64
+	// BackplaneLag is the time between a publish and its arrival here,
+	// for the last message received (across servers, it includes their
+	// clock difference); MaxBackplaneLag the largest seen.
+	BackplaneLag, MaxBackplaneLag time.Duration
 }
 
 // Hub holds rooms of members whose connections carry values of type T: the
 // type of the injected channels (string, []byte or *V for JSON(V{})).
 type Hub[T any] struct {
-	opts Options
-	node string // this server's id on the backplane
+	opts   Options
+	node   string // this server's id on the backplane
+	codec  codec[T]
+	shared bool // T is a pointer: broadcasts are encoded once
 
 	mu    sync.RWMutex
 	rooms map[string]map[*Member[T]]struct{}
 
-	dropped, disconnected, publishFailures atomic.Int64
+	watchMu sync.Mutex
+	free    []*watcher[T] // watchers with room for another member
 
-	outbox chan []byte // envelopes waiting to be published
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	deliveries, dropped, disconnected       atomic.Int64
+	published, publishFailures              atomic.Int64
+	received, duplicates, lost, lag, maxLag atomic.Int64
+	members                                 atomic.Int64
+	bp                                      *bridge[T] // nil without a backplane
+	ctx                                     context.Context
+	cancel                                  context.CancelFunc
+	wg                                      sync.WaitGroup
 }
 
-// publishQueue bounds the envelopes waiting for the backplane: when it is
-// slow or down, broadcasts beyond it are not published (and are counted).
-const publishQueue = 1024
-
-// New returns a hub. With a backplane it subscribes at once; Close stops it.
+// New returns a hub. With a backplane it starts it at once; Close stops it.
 func New[T any](opts Options) *Hub[T] {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 64
+	}
+	if opts.Patience <= 0 {
+		opts.Patience = 5 * time.Second
+	}
+	if opts.MaxBacklog <= 0 {
+		opts.MaxBacklog = 4096
+	}
+	if opts.MaxBacklog < opts.QueueSize {
+		opts.MaxBacklog = opts.QueueSize
 	}
 	if opts.Logger == nil {
 		opts.Logger = log.New(os.Stderr, "[hub] ", log.LstdFlags)
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), rooms: make(map[string]map[*Member[T]]struct{})}
+	if opts.Server == "" {
+		host, _ := os.Hostname()
+		opts.Server = host + ":" + itoa(int64(os.Getpid()))
+	}
+	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), codec: newCodec[T](),
+		rooms: make(map[string]map[*Member[T]]struct{})}
+	h.shared = h.codec.kind == kindJSON && isPointer[T]()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Backplane != nil {
-		h.outbox = make(chan []byte, publishQueue)
-		h.wg.Add(2)
-		go func() {
-			defer h.wg.Done()
-			opts.Backplane.Run(h.ctx, h.receive)
-		}()
-		go h.publishLoop()
+		h.bp = newBridge(h)
 	}
 	return h
-}
-
-// Member is one connection in one room.
-type Member[T any] struct {
-	// Name identifies the member in Members.
-	Name string
-
-	hub        *Hub[T]
-	room       string
-	queue      chan T
-	sender     chan<- T
-	disconnect chan<- int
-	done       <-chan bool
-	left       chan struct{}
-	once       sync.Once
-	drops      atomic.Int64
-	kicked     atomic.Bool // the Disconnect policy has dealt with it
-}
-
-// Join adds a connection to room under name, with the channels the
-// middleware injected: values broadcast to the room go to sender; the
-// member leaves when done fires; disconnect is used by the Disconnect
-// policy.
-func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) *Member[T] {
-	m := &Member[T]{Name: name, hub: h, room: room, queue: make(chan T, h.opts.QueueSize),
-		sender: sender, disconnect: disconnect, done: done, left: make(chan struct{})}
-	h.mu.Lock()
-	members, ok := h.rooms[room]
-	if !ok {
-		members = make(map[*Member[T]]struct{})
-		h.rooms[room] = members
-	}
-	members[m] = struct{}{}
-	h.mu.Unlock()
-	h.wg.Add(1)
-	go m.forward()
-	return m
-}
-
-// forward drains the member's queue into its sender, until the member
-// leaves or its connection is done.
-func (m *Member[T]) forward() {
-	defer m.hub.wg.Done()
-	for {
-		select {
-		case v := <-m.queue:
-			select {
-			case m.sender <- v:
-			case <-m.done:
-				m.Leave()
-				return
-			case <-m.left:
-				return
-			}
-		case <-m.done:
-			m.Leave()
-			return
-		case <-m.left:
-			return
-		}
-	}
-}
-
-// Leave removes the member from its room. It is safe to call more than once.
-func (m *Member[T]) Leave() {
-	m.once.Do(func() {
-		h := m.hub
-		h.mu.Lock()
-		delete(h.rooms[m.room], m)
-		if len(h.rooms[m.room]) == 0 {
-			delete(h.rooms, m.room)
-		}
-		h.mu.Unlock()
-		close(m.left)
-	})
 }
 
 // Members lists the names of room's members on this server, sorted.
@@ -206,152 +188,81 @@ func (h *Hub[T]) Members(room string) []string {
 	return names
 }
 
+// Rooms lists the rooms with a member on this server, sorted.
+func (h *Hub[T]) Rooms() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	rooms := make([]string, 0, len(h.rooms))
+	for r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	sort.Strings(rooms)
+	return rooms
+}
+
 // Broadcast sends v to every member of room, on every server.
-func (h *Hub[T]) Broadcast(room string, v T) { h.broadcast(room, v, nil) }
+func (h *Hub[T]) Broadcast(room string, v T) { h.broadcast(room, v, nil, "") }
 
 // BroadcastOthers sends v to every member of room but except (usually the
 // member that sent it), on every server.
-func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) { h.broadcast(room, v, except) }
-
-// envelope is what travels over the backplane.
-type envelope struct {
-	Node    string          `json:"n"`
-	Room    string          `json:"r"`
-	Payload json.RawMessage `json:"p"`
+func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) {
+	h.broadcast(room, v, except, "")
 }
 
-// broadcast delivers v to the local members at once and queues it for the
-// backplane, so that a slow or absent backplane never holds up the caller.
-func (h *Hub[T]) broadcast(room string, v T, except *Member[T]) {
-	h.deliver(room, v, except)
-	if h.opts.Backplane == nil {
-		return
-	}
-	msg, err := h.encode(room, v)
-	if err == nil {
-		select {
-		case h.outbox <- msg:
-			return
-		default:
-			err = fmt.Errorf("%d broadcasts already wait for the backplane", publishQueue)
-		}
-	}
-	h.publishFailures.Add(1)
-	h.opts.Logger.Printf("publish to room %q: %v", room, err)
-}
+// SendTo sends v to the members of room named name, on whichever server
+// they are connected (on every one, if the name is there more than once).
+func (h *Hub[T]) SendTo(room, name string, v T) { h.broadcast(room, v, nil, name) }
 
-func (h *Hub[T]) encode(room string, v T) ([]byte, error) {
-	payload, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
+func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) {
+	if h.shared {
+		// Every member's connection would encode the same pointer: the
+		// first encodes it, the others (and the backplane) reuse it.
+		encodeonce.Shared.Mark(any(v))
 	}
-	msg, err := json.Marshal(envelope{Node: h.node, Room: room, Payload: payload})
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope: %w", err)
-	}
-	return msg, nil
-}
-
-// publishLoop hands queued envelopes to the backplane, one at a time.
-func (h *Hub[T]) publishLoop() {
-	defer h.wg.Done()
-	for {
-		select {
-		case <-h.ctx.Done():
-			return
-		case msg := <-h.outbox:
-			if err := h.opts.Backplane.Publish(h.ctx, msg); err != nil && h.ctx.Err() == nil {
-				h.publishFailures.Add(1)
-				h.opts.Logger.Printf("publish: %v", err)
-			}
-		}
+	h.deliver(room, v, except, to)
+	if h.bp != nil {
+		h.bp.publish(room, v, to)
 	}
 }
 
-// receive delivers a message from another server to the local members.
-func (h *Hub[T]) receive(msg []byte) {
-	var env envelope
-	if err := json.Unmarshal(msg, &env); err != nil {
-		h.opts.Logger.Printf("backplane message: %v", err)
-		return
-	}
-	if env.Node == h.node {
-		return // delivered locally when it was broadcast
-	}
-	var v T
-	if err := json.Unmarshal(env.Payload, &v); err != nil {
-		h.opts.Logger.Printf("backplane message for room %q: %v", env.Room, err)
-		return
-	}
-	h.deliver(env.Room, v, nil)
-}
-
-// deliver queues v for every local member of room but except, applying the
-// policy to members whose queue is full. It never blocks.
-func (h *Hub[T]) deliver(room string, v T, except *Member[T]) {
+// deliver hands v to every local member of room but except (only to those
+// named to, when to is set). It never blocks.
+func (h *Hub[T]) deliver(room string, v T, except *Member[T], to string) {
+	var acted []*Member[T]
 	h.mu.RLock()
-	var full []*Member[T]
+	n := int64(0)
 	for m := range h.rooms[room] {
-		if m == except || m.offer(v) {
+		if m == except || (to != "" && m.Name != to) {
 			continue
 		}
-		full = append(full, m)
+		n++
+		if m.offer(v) {
+			acted = append(acted, m)
+		}
 	}
 	h.mu.RUnlock()
-	for _, m := range full {
-		h.overflow(m, v)
+	h.deliveries.Add(n)
+	for _, m := range acted {
+		m.kick()
 	}
 }
 
-// offer queues v if there is room.
-func (m *Member[T]) offer(v T) bool {
-	select {
-	case m.queue <- v:
-		return true
-	default:
-		return false
-	}
-}
-
-// overflow applies the policy to a member whose queue was full.
-func (h *Hub[T]) overflow(m *Member[T], v T) {
-	switch h.opts.Policy {
-	case Disconnect:
-		// Concurrent broadcasts may all find its queue full: the first
-		// deals with it, once.
-		if !m.kicked.CompareAndSwap(false, true) {
-			return
-		}
-		h.disconnected.Add(1)
-		h.opts.Logger.Printf("room %q: member %q cannot keep up; disconnecting it with %d", m.room, m.Name, ClosePolicyViolation)
-		select {
-		case m.disconnect <- ClosePolicyViolation:
-		default: // a close code is already pending
-		}
-		m.Leave()
-	default:
-		h.dropped.Add(1)
-		// Log the 1st, 2nd, 4th, 8th... drop of a member: a member that
-		// stays behind cannot flood the log.
-		if n := m.drops.Add(1); n&(n-1) == 0 {
-			h.opts.Logger.Printf("room %q: member %q cannot keep up; dropped its oldest message (%d so far)", m.room, m.Name, n)
-		}
-		for !m.offer(v) {
-			select {
-			case <-m.queue:
-			default:
-			}
-		}
-	}
-}
-
-// Stats returns the hub's counters.
+// Stats returns the hub's figures now.
 func (h *Hub[T]) Stats() Stats {
-	return Stats{Dropped: h.dropped.Load(), Disconnected: h.disconnected.Load(), PublishFailures: h.publishFailures.Load()}
+	h.mu.RLock()
+	rooms := int64(len(h.rooms))
+	h.mu.RUnlock()
+	return Stats{
+		Rooms: rooms, Members: h.members.Load(),
+		Deliveries: h.deliveries.Load(), Dropped: h.dropped.Load(), Disconnected: h.disconnected.Load(),
+		Published: h.published.Load(), PublishFailures: h.publishFailures.Load(),
+		Received: h.received.Load(), Duplicates: h.duplicates.Load(), Lost: h.lost.Load(),
+		BackplaneLag: time.Duration(h.lag.Load()), MaxBackplaneLag: time.Duration(h.maxLag.Load()),
+	}
 }
 
-// Close removes every member, stops the backplane subscription and waits for
-// the hub's goroutines.
+// Close removes every member, stops the backplane and waits for the hub's
+// goroutines.
 func (h *Hub[T]) Close() {
 	h.mu.RLock()
 	var all []*Member[T]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -102,7 +103,7 @@ func TestStalledMember(t *testing.T) {
 	for _, policy := range []Policy{DropOldest, Disconnect} {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
 			logs := &lockedBuffer{}
-			h := New[string](Options{QueueSize: 4, Policy: policy, Logger: log.New(logs, "", 0)})
+			h := New[string](Options{QueueSize: 4, MaxBacklog: 8, Policy: policy, Logger: log.New(logs, "", 0)})
 			defer h.Close()
 			stalled := newConn(0) // its sender is never read
 			live := newConn(200)
@@ -120,8 +121,8 @@ func TestStalledMember(t *testing.T) {
 			st := h.Stats()
 			switch policy {
 			case DropOldest:
-				// 1 value held by the forwarder, 4 queued: the rest dropped.
-				if st.Dropped < n-5 || st.Disconnected != 0 {
+				// 1 value held by the drain, at most 8 waiting: the rest dropped.
+				if st.Dropped < n-9 || st.Disconnected != 0 {
 					t.Fatalf("stats %+v", st)
 				}
 			case Disconnect:
@@ -141,15 +142,15 @@ func TestStalledMember(t *testing.T) {
 
 // The newest values survive DropOldest.
 func TestDropOldestKeepsNewest(t *testing.T) {
-	h := New[string](Options{QueueSize: 3, Logger: quiet()})
+	h := New[string](Options{QueueSize: 3, MaxBacklog: 3, Logger: quiet()})
 	defer h.Close()
 	c := newConn(0)
 	m := h.Join("A", "slow", c.sender, c.disconnect, c.done)
 	h.Broadcast("A", "0")
 	deadline := time.Now().Add(wait)
-	for len(m.queue) != 0 { // until the forwarder holds "0"
+	for m.waiting() != 0 { // until the drain holds "0"
 		if time.Now().After(deadline) {
-			t.Fatal("the forwarder never took the first value")
+			t.Fatal("the drain never took the first value")
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -215,7 +216,7 @@ func (l *lockedBuffer) String() string {
 func TestDisconnectOnce(t *testing.T) {
 	for range 20 {
 		logs := &lockedBuffer{}
-		h := New[string](Options{QueueSize: 1, Policy: Disconnect, Logger: log.New(logs, "", 0)})
+		h := New[string](Options{QueueSize: 1, MaxBacklog: 1, Policy: Disconnect, Logger: log.New(logs, "", 0)})
 		stalled := newConn(0) // its sender is never read
 		h.Join("A", "stalled", stalled.sender, stalled.disconnect, stalled.done)
 		var wg sync.WaitGroup
@@ -236,5 +237,106 @@ func TestDisconnectOnce(t *testing.T) {
 		if n := strings.Count(logs.String(), "cannot keep up"); n != 1 {
 			t.Fatalf("%d lines for one member:\n%s", n, logs)
 		}
+	}
+}
+
+// waiting is how many values wait in m's backlog.
+func (m *Member[T]) waiting() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.backlog) - m.head
+}
+
+// TestBurstIsNotPunished: a burst far beyond QueueSize (but under
+// MaxBacklog) delivered to members that keep reading acts on none of
+// them, whatever the policy; a member that stays behind for Patience is
+// acted on.
+func TestBurstIsNotPunished(t *testing.T) {
+	for _, policy := range []Policy{DropOldest, Disconnect} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			h := New[string](Options{QueueSize: 4, Policy: policy, Patience: time.Hour, Logger: quiet()})
+			defer h.Close()
+			const members, burst = 50, 1000
+			var wg sync.WaitGroup
+			for i := range members {
+				c := newConn(0) // no buffer: everything goes through the backlog
+				h.Join("A", fmt.Sprint(i), c.sender, c.disconnect, c.done)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range burst {
+						if v := c.next(t); v != fmt.Sprint(j) {
+							t.Errorf("member %d got %q, want %d", i, v, j)
+							return
+						}
+					}
+				}()
+			}
+			for j := range burst {
+				h.Broadcast("A", fmt.Sprint(j))
+			}
+			wg.Wait()
+			if st := h.Stats(); st.Dropped != 0 || st.Disconnected != 0 || st.Members != members {
+				t.Fatalf("a burst to members that read was punished: %+v", st)
+			}
+		})
+	}
+}
+
+// TestBehindForPatience: a member that stays more than QueueSize behind
+// for Patience is acted on at the next delivery.
+func TestBehindForPatience(t *testing.T) {
+	for _, policy := range []Policy{DropOldest, Disconnect} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			// MaxBacklog out of reach: only Patience can act.
+			h := New[string](Options{QueueSize: 4, MaxBacklog: 1 << 24, Policy: policy, Patience: 10 * time.Millisecond, Logger: quiet()})
+			defer h.Close()
+			stalled := newConn(0)
+			h.Join("A", "stalled", stalled.sender, stalled.disconnect, stalled.done)
+			deadline := time.Now().Add(wait)
+			for i := 0; ; i++ {
+				h.Broadcast("A", fmt.Sprint(i))
+				st := h.Stats()
+				if st.Dropped > 0 || st.Disconnected > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a member behind for %v was never acted on: %+v", wait, st)
+				}
+			}
+		})
+	}
+}
+
+// TestNoGoroutinePerMember: idle members cost one goroutine per 64 (the
+// done watchers), not one each.
+func TestNoGoroutinePerMember(t *testing.T) {
+	h := New[string](Options{Logger: quiet()})
+	defer h.Close()
+	before := runtime.NumGoroutine()
+	const n = 1000
+	conns := make([]*conn, n)
+	for i := range conns {
+		conns[i] = newConn(16)
+		h.Join(fmt.Sprint("room", i%10), fmt.Sprint(i), conns[i].sender, conns[i].disconnect, conns[i].done)
+	}
+	for r := range 10 {
+		h.Broadcast(fmt.Sprint("room", r), "hello")
+	}
+	added := runtime.NumGoroutine() - before
+	if limit := n/watchGroup + 1; added > limit {
+		t.Fatalf("%d idle members added %d goroutines, want at most %d", n, added, limit)
+	}
+	t.Logf("%d idle members: %d goroutines", n, added)
+	// Every done still makes its member leave.
+	for _, c := range conns {
+		c.end()
+	}
+	deadline := time.Now().Add(wait)
+	for h.Stats().Members != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d members did not leave when done fired", h.Stats().Members)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -1,0 +1,239 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"github.com/go-macaron/sockets/internal/encodeonce"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Backplane carries broadcasts between servers, room by room: each server
+// subscribes to the rooms it has members in, and hears only those.
+type Backplane interface {
+	// Run calls deliver with every message published to a room this
+	// server is subscribed to, until ctx is done, in publish order for
+	// each publisher and room, and resubscribes by itself when its
+	// connection fails. deliver may be called from several goroutines.
+	Run(ctx context.Context, deliver func(room string, msg []byte))
+	// Subscribe and Unsubscribe change the rooms this server hears. They
+	// are called under the hub's lock and must not wait for the network:
+	// the backplane notes the change and applies it soon after, in
+	// batches when many come at once. The last call for a room wins.
+	Subscribe(room string)
+	Unsubscribe(room string)
+	// Publish sends each message to its room's subscribers, in order.
+	Publish(ctx context.Context, msgs []Message) error
+}
+
+// Message is one broadcast on its way through a Backplane.
+type Message struct {
+	Room string
+	Data []byte
+}
+
+// PresenceBackplane is a Backplane that also knows who is in each room
+// on every server.
+type PresenceBackplane interface {
+	Backplane
+	// SetPresent records (or, with present false, forgets) a member. It
+	// must not wait for the network. A backplane keeps the records of a
+	// server that dies without forgetting them for a bounded time only.
+	SetPresent(room string, p Presence, present bool)
+	// Present lists room's members on every server.
+	Present(ctx context.Context, room string) ([]Presence, error)
+}
+
+// Presence is one member of a room, on one server.
+type Presence struct {
+	Name   string
+	Server string
+}
+
+// Presence lists room's members on every server, sorted by name then
+// server, when the backplane keeps presence, and on this server otherwise.
+func (h *Hub[T]) Presence(ctx context.Context, room string) ([]Presence, error) {
+	if h.bp != nil && h.bp.presence != nil {
+		ps, err := h.bp.presence.Present(ctx, room)
+		if err != nil {
+			return nil, fmt.Errorf("presence of room %q: %w", room, err)
+		}
+		sort.Slice(ps, func(i, j int) bool {
+			if ps[i].Name != ps[j].Name {
+				return ps[i].Name < ps[j].Name
+			}
+			return ps[i].Server < ps[j].Server
+		})
+		return ps, nil
+	}
+	names := h.Members(room)
+	ps := make([]Presence, len(names))
+	for i, n := range names {
+		ps[i] = Presence{Name: n, Server: h.opts.Server}
+	}
+	return ps, nil
+}
+
+// publishQueue bounds the messages waiting for the backplane: when it is
+// slow or down, broadcasts beyond it are not published (and are counted).
+const publishQueue = 4096
+
+// publishBatch is how many waiting messages one Publish call takes.
+const publishBatch = 256
+
+// bridge is the hub's side of a backplane: sequence numbers out, duplicate
+// suppression and gap counting in.
+type bridge[T any] struct {
+	h        *Hub[T]
+	bp       Backplane
+	presence PresenceBackplane // nil if the backplane keeps none
+	outbox   chan Message
+
+	pubMu sync.Mutex
+	seq   map[string]uint64 // room -> last sequence number published
+
+	seenMu sync.Mutex
+	seen   map[string]map[string]uint64 // room -> publisher -> last sequence number received
+}
+
+func newBridge[T any](h *Hub[T]) *bridge[T] {
+	b := &bridge[T]{h: h, bp: h.opts.Backplane, outbox: make(chan Message, publishQueue),
+		seq: make(map[string]uint64), seen: make(map[string]map[string]uint64)}
+	b.presence, _ = b.bp.(PresenceBackplane)
+	h.wg.Add(2)
+	go func() {
+		defer h.wg.Done()
+		b.bp.Run(h.ctx, b.receive)
+	}()
+	go b.publishLoop()
+	return b
+}
+
+func (b *bridge[T]) roomOpened(room string) {
+	b.seenMu.Lock()
+	delete(b.seen, room) // a new subscription: no gap to count yet
+	b.seenMu.Unlock()
+	b.bp.Subscribe(room)
+}
+
+func (b *bridge[T]) roomClosed(room string) {
+	b.seenMu.Lock()
+	delete(b.seen, room)
+	b.seenMu.Unlock()
+	b.bp.Unsubscribe(room)
+}
+
+func (b *bridge[T]) present(room, name string, here bool) {
+	if b.presence != nil {
+		b.presence.SetPresent(room, Presence{Name: name, Server: b.h.opts.Server}, here)
+	}
+}
+
+// publish numbers, encodes and queues v for the backplane; a slow or
+// absent backplane never holds up the caller.
+func (b *bridge[T]) publish(room string, v T, to string) {
+	h := b.h
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	seq := b.seq[room] + 1
+	msg := appendEnvelope(make([]byte, 0, 64), envelope{node: h.node, seq: seq, sentAt: time.Now().UnixNano(), to: to})
+	msg, err := h.codec.appendPayload(msg, v, h.shared)
+	if err == nil {
+		select {
+		case b.outbox <- Message{Room: room, Data: msg}:
+			b.seq[room] = seq
+			return
+		default:
+			err = fmt.Errorf("%d messages already wait for the backplane", publishQueue)
+		}
+	}
+	h.publishFailures.Add(1)
+	h.opts.Logger.Printf("publish to room %q: %v", room, err)
+}
+
+// publishLoop hands queued messages to the backplane, in batches.
+func (b *bridge[T]) publishLoop() {
+	h := b.h
+	defer h.wg.Done()
+	batch := make([]Message, 0, publishBatch)
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case m := <-b.outbox:
+			batch = append(batch[:0], m)
+		}
+	more:
+		for len(batch) < publishBatch {
+			select {
+			case m := <-b.outbox:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		if err := b.bp.Publish(h.ctx, batch); err != nil {
+			if h.ctx.Err() != nil {
+				return
+			}
+			h.publishFailures.Add(int64(len(batch)))
+			h.opts.Logger.Printf("publish %d messages: %v", len(batch), err)
+			continue
+		}
+		h.published.Add(int64(len(batch)))
+	}
+}
+
+// receive delivers a message from the backplane to the local members,
+// unless it is this server's own or a duplicate; a gap in its publisher's
+// sequence is counted and logged.
+func (b *bridge[T]) receive(room string, msg []byte) {
+	h := b.h
+	e, err := parseEnvelope(msg)
+	if err != nil {
+		h.opts.Logger.Printf("backplane message for room %q: %v", room, err)
+		return
+	}
+	if e.node == h.node {
+		return // delivered locally when it was broadcast
+	}
+	if lag := time.Now().UnixNano() - e.sentAt; lag >= 0 {
+		h.lag.Store(lag)
+		for {
+			max := h.maxLag.Load()
+			if lag <= max || h.maxLag.CompareAndSwap(max, lag) {
+				break
+			}
+		}
+	}
+	b.seenMu.Lock()
+	pubs := b.seen[room]
+	if pubs == nil {
+		pubs = make(map[string]uint64)
+		b.seen[room] = pubs
+	}
+	last, known := pubs[e.node]
+	if known && e.seq <= last {
+		b.seenMu.Unlock()
+		h.duplicates.Add(1)
+		return
+	}
+	pubs[e.node] = e.seq
+	b.seenMu.Unlock()
+	if known && e.seq > last+1 {
+		missed := e.seq - last - 1
+		h.lost.Add(int64(missed))
+		h.opts.Logger.Printf("room %q: missed %d messages of server %s (its %d to %d)", room, missed, e.node, last+1, e.seq-1)
+	}
+	h.received.Add(1)
+	v, err := h.codec.payload(e.body)
+	if err != nil {
+		h.opts.Logger.Printf("backplane message for room %q: %v", room, err)
+		return
+	}
+	if h.shared {
+		encodeonce.Shared.Mark(any(v))
+	}
+	h.deliver(room, v, nil, e.to)
+}
