@@ -1,7 +1,6 @@
-// Package redis is a Redis pub/sub backplane for
-// github.com/go-macaron/sockets/hub: every server publishes its rooms'
-// broadcasts to one Redis channel and delivers what the other servers
-// publish there to its own members, so a room spans servers.
+// Package redis is a Redis backplane for github.com/go-macaron/sockets/hub:
+// each room has a channel of its own, a server subscribes to the channels
+// of the rooms it has members in, and so hears only its own rooms.
 //
 // It lives in a module of its own so that go-redis stays out of the
 // sockets library's go.mod.
@@ -10,48 +9,117 @@
 //	h := hub.New[*Message](hub.Options{Backplane: redis.New(rdb, redis.Options{})})
 //	defer h.Close()
 //
-// When Redis is down, local rooms keep working: publishes fail (the hub
-// logs and counts them) and the subscription comes back by itself once
-// Redis does. What was published meanwhile is lost: pub/sub keeps no
-// history.
+// # Channels and buckets
+//
+// A room's channel is Prefix + "{" + bucket + "}" + room, where the bucket
+// is a hash of the room modulo Buckets. The braces are a Redis Cluster hash
+// tag: the rooms of one bucket live on one shard, so that a server needs one
+// subscription connection per bucket it has rooms in (not one per room),
+// and the buckets spread the rooms over the shards. With a
+// *goredis.ClusterClient the backplane uses sharded pub/sub (SPUBLISH and
+// SSUBSCRIBE, Redis 7): a room's traffic stays on the shard that owns it.
+// With a *goredis.Client, one connection subscribes to all of a server's
+// rooms.
+//
+// Subscription changes are batched: the hub notes them without waiting,
+// and one goroutine sends them, many channels per command.
+//
+// # Failures
+//
+// When Redis (or a shard) is down, local rooms keep working: publishes
+// fail (the hub logs and counts them) and the subscriptions come back by
+// themselves, on the new master after a failover. In pub/sub mode what was
+// published meanwhile is lost to the servers that were cut off; the hub
+// counts it from the gaps in each publisher's sequence (hub.Stats.Lost).
+// With Durable, each room is a Redis stream instead, read from the last id
+// seen: a server that was cut off gets what it missed when it is back,
+// publishes are retried for RetryFor, and the hub drops the duplicates a
+// retry may make. Surviving a restart of Redis itself also needs Redis to
+// persist (appendonly yes).
+//
+// # Presence
+//
+// Each server keeps its members in a sorted set per room, scored by an
+// expiry time it renews every PresenceTTL/3: the members of a server that
+// dies without leaving vanish after PresenceTTL.
 package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"log"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-macaron/sockets/hub"
 	goredis "github.com/redis/go-redis/v9"
 )
 
 // Options configures a Backplane. Zero fields take their defaults.
 type Options struct {
-	// Channel is the Redis channel the servers share. Default:
-	// "sockets:hub".
-	Channel string
+	// Prefix starts every key and channel. Default: "sockets:hub:".
+	Prefix string
+	// Buckets is how many hash-tag buckets the rooms are spread over.
+	// Default: 16. Every server of a deployment must use the same value.
+	Buckets int
 	// HealthCheck is how often an idle subscription is pinged; a failed
 	// ping makes it reconnect and resubscribe. Default: 1 s.
 	HealthCheck time.Duration
-	// Logger receives a line per (re)subscription. Default: standard error
-	// with the prefix "[hub/redis] ".
+	// Logger receives a line per lost and per restored subscription.
+	// Default: standard error with the prefix "[hub/redis] ".
 	Logger *log.Logger
-	// OnSubscribe, when set, is called each time the subscription is
-	// (re)established.
-	OnSubscribe func()
+	// OnSubscribe, when set, is called each time Redis confirms the
+	// subscription to a room (again after each reconnection).
+	OnSubscribe func(room string)
+
+	// Durable carries each room on a Redis stream instead of a pub/sub
+	// channel: nothing published while a server was cut off is lost to
+	// it, within the stream's retention.
+	Durable bool
+	// StreamLength bounds each room's stream (approximately, as XADD
+	// MAXLEN ~ does): what a server cut off for longer than that many
+	// messages misses is lost (and counted). Default: 10 000.
+	StreamLength int64
+	// RetryFor is how long a Durable publish is retried while Redis is
+	// unreachable before its messages count as failed. Default: 30 s.
+	RetryFor time.Duration
+	// PollInterval is how long a Durable read blocks waiting for new
+	// entries; a room subscribed meanwhile starts being read after it.
+	// Default: 200 ms.
+	PollInterval time.Duration
+
+	// PresenceTTL is how long the members of a server that stopped
+	// renewing them stay listed. Default: 15 s.
+	PresenceTTL time.Duration
 }
 
-// Backplane is a hub.Backplane over Redis pub/sub.
+// Backplane is a hub.PresenceBackplane over Redis.
 type Backplane struct {
-	rdb  *goredis.Client
-	opts Options
+	rdb     goredis.UniversalClient
+	cluster *goredis.ClusterClient // nil for a single Redis
+	opts    Options
+	groups  []*group
+
+	mu      sync.Mutex
+	pending map[string]bool // room -> subscribe (true) or unsubscribe (false), not yet applied
+	changed chan struct{}
+
+	presence presence
 }
 
-// New returns a backplane publishing and subscribing through rdb.
-func New(rdb *goredis.Client, opts Options) *Backplane {
-	if opts.Channel == "" {
-		opts.Channel = "sockets:hub"
+// New returns a backplane publishing and subscribing through rdb: a
+// *goredis.Client, or a *goredis.ClusterClient for sharded pub/sub.
+func New(rdb goredis.UniversalClient, opts Options) *Backplane {
+	if opts.Prefix == "" {
+		opts.Prefix = "sockets:hub:"
+	}
+	if opts.Buckets <= 0 {
+		opts.Buckets = 16
 	}
 	if opts.HealthCheck <= 0 {
 		opts.HealthCheck = time.Second
@@ -59,43 +127,198 @@ func New(rdb *goredis.Client, opts Options) *Backplane {
 	if opts.Logger == nil {
 		opts.Logger = log.New(os.Stderr, "[hub/redis] ", log.LstdFlags)
 	}
-	return &Backplane{rdb: rdb, opts: opts}
-}
-
-// Publish sends msg to every subscribed server.
-func (b *Backplane) Publish(ctx context.Context, msg []byte) error {
-	if err := b.rdb.Publish(ctx, b.opts.Channel, msg).Err(); err != nil {
-		return fmt.Errorf("redis publish to %s: %w", b.opts.Channel, err)
+	if opts.StreamLength <= 0 {
+		opts.StreamLength = 10000
 	}
-	return nil
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = 30 * time.Second
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	if opts.PresenceTTL <= 0 {
+		opts.PresenceTTL = 15 * time.Second
+	}
+	b := &Backplane{rdb: rdb, opts: opts, pending: make(map[string]bool), changed: make(chan struct{}, 1)}
+	b.cluster, _ = rdb.(*goredis.ClusterClient)
+	n := 1 // one subscription connection for a single Redis
+	if b.cluster != nil || opts.Durable {
+		n = opts.Buckets
+	}
+	b.groups = make([]*group, n)
+	for i := range b.groups {
+		b.groups[i] = &group{b: b, want: make(map[string]string), wake: make(chan struct{}, 1)}
+	}
+	b.presence.init(b)
+	return b
 }
 
-// Run subscribes and calls deliver with each message until ctx is done.
-// go-redis reconnects and resubscribes by itself when Redis goes away and
-// comes back.
-func (b *Backplane) Run(ctx context.Context, deliver func(msg []byte)) {
-	ps := b.rdb.Subscribe(ctx, b.opts.Channel)
-	defer ps.Close()
-	ch := ps.ChannelWithSubscriptions(goredis.WithChannelHealthCheckInterval(b.opts.HealthCheck))
+var _ hub.PresenceBackplane = (*Backplane)(nil)
+
+// bucket is room's hash-tag bucket.
+func (b *Backplane) bucket(room string) int {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(room))
+	return int(f.Sum32() % uint32(b.opts.Buckets))
+}
+
+// key is room's channel (or stream) name, with suffix.
+func (b *Backplane) key(room, suffix string) string {
+	return b.opts.Prefix + "{" + strconv.Itoa(b.bucket(room)) + "}" + room + suffix
+}
+
+// roomOf is the room of a channel or stream name made by key.
+func (b *Backplane) roomOf(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, b.opts.Prefix+"{")
+	if !ok {
+		return "", false
+	}
+	_, room, ok := strings.Cut(rest, "}")
+	return room, ok
+}
+
+func (b *Backplane) groupOf(room string) *group {
+	if len(b.groups) == 1 {
+		return b.groups[0]
+	}
+	return b.groups[b.bucket(room)]
+}
+
+// Subscribe notes that this server wants room's messages.
+func (b *Backplane) Subscribe(room string) { b.note(room, true) }
+
+// Unsubscribe notes that this server no longer wants room's messages.
+func (b *Backplane) Unsubscribe(room string) { b.note(room, false) }
+
+func (b *Backplane) note(room string, want bool) {
+	b.mu.Lock()
+	b.pending[room] = want
+	b.mu.Unlock()
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run carries messages until ctx is done: it applies subscription changes
+// in batches, runs a reader per bucket in use, and renews the presence
+// records.
+func (b *Backplane) Run(ctx context.Context, deliver func(room string, msg []byte)) {
+	var wg sync.WaitGroup
+	for _, g := range b.groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b.opts.Durable {
+				g.readStreams(ctx, deliver)
+			} else {
+				g.readChannels(ctx, deliver)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.presence.run(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			wg.Wait()
 			return
-		case m, ok := <-ch:
-			if !ok {
-				return
+		case <-b.changed:
+		}
+		b.mu.Lock()
+		changes := b.pending
+		b.pending = make(map[string]bool)
+		b.mu.Unlock()
+		byGroup := make(map[*group]map[string]bool)
+		for room, want := range changes {
+			g := b.groupOf(room)
+			if byGroup[g] == nil {
+				byGroup[g] = make(map[string]bool)
 			}
-			switch m := m.(type) {
-			case *goredis.Subscription:
-				if m.Kind == "subscribe" {
-					b.opts.Logger.Printf("subscribed to %s", m.Channel)
-					if b.opts.OnSubscribe != nil {
-						b.opts.OnSubscribe()
-					}
-				}
-			case *goredis.Message:
-				deliver([]byte(m.Payload))
-			}
+			byGroup[g][room] = want
+		}
+		for g, ch := range byGroup {
+			g.apply(ctx, ch)
 		}
 	}
 }
+
+// Publish sends msgs in order: with PUBLISH (SPUBLISH on a cluster) in
+// one pipeline, or, when Durable, with XADD, retried from the first that
+// failed for RetryFor.
+func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) error {
+	if !b.opts.Durable {
+		_, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, m := range msgs {
+				if b.cluster != nil {
+					p.SPublish(ctx, b.key(m.Room, ""), m.Data)
+				} else {
+					p.Publish(ctx, b.key(m.Room, ""), m.Data)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redis publish of %d messages: %w", len(msgs), err)
+		}
+		return nil
+	}
+	deadline := time.Now().Add(b.opts.RetryFor)
+	for attempt := 0; ; attempt++ {
+		cmds, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, m := range msgs {
+				p.XAdd(ctx, &goredis.XAddArgs{Stream: b.key(m.Room, ""), MaxLen: b.opts.StreamLength, Approx: true,
+					Values: []any{"m", m.Data}})
+			}
+			return nil
+		})
+		if err == nil {
+			return nil
+		}
+		// Those before the first failure went in: retry from there (a
+		// retried one that went in unseen is a duplicate the hub drops).
+		for i, c := range cmds {
+			if c.Err() != nil {
+				msgs = msgs[i:]
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis XADD of %d messages, retried for %v: %w", len(msgs), b.opts.RetryFor, err)
+		}
+		b.reload(ctx)
+		if !sleep(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// reload refreshes a cluster client's view of the slots, after a failure
+// that may be a failover.
+func (b *Backplane) reload(ctx context.Context) {
+	if b.cluster != nil {
+		b.cluster.ReloadState(ctx)
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 20 * time.Millisecond << min(attempt, 5)
+	return min(d, 500*time.Millisecond)
+}
+
+// sleep waits d, or less if ctx is done; it reports whether ctx is live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+var errUnsubscribed = errors.New("redis ended a wanted subscription (slot moved?)")

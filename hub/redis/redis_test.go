@@ -103,7 +103,7 @@ func startNode(t *testing.T, redisAddr string) *node {
 	n := &node{subscribed: make(chan struct{}, 16), rdb: rdb}
 	quiet := log.New(io.Discard, "", 0)
 	bp := New(rdb, Options{HealthCheck: 200 * time.Millisecond, Logger: quiet,
-		OnSubscribe: func() { n.subscribed <- struct{}{} }})
+		OnSubscribe: func(string) { n.subscribed <- struct{}{} }})
 	n.hub = hub.New[string](hub.Options{Backplane: bp, Logger: quiet, QueueSize: 1000})
 	m := macaron.New()
 	m.Get("/ws/:name", sockets.Messages(&sockets.Options{SkipLogging: true, SendChannelBuffer: 100}),
@@ -244,9 +244,10 @@ func exchange(t *testing.T, clients []*client, tag string, k int) {
 func TestTwoServersOneRoom(t *testing.T) {
 	r := startRedis(t)
 	a, b := startNode(t, r.addr()), startNode(t, r.addr())
+	clients := []*client{dial(t, a, "a1"), dial(t, a, "a2"), dial(t, b, "b1"), dial(t, b, "b2")}
+	// A server subscribes to the room with its first member.
 	a.waitSubscribed(t)
 	b.waitSubscribed(t)
-	clients := []*client{dial(t, a, "a1"), dial(t, a, "a2"), dial(t, b, "b1"), dial(t, b, "b2")}
 	deadline := time.Now().Add(wait)
 	for len(a.hub.Members("room")) != 2 || len(b.hub.Members("room")) != 2 {
 		if time.Now().After(deadline) {

@@ -1,0 +1,289 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// group is one bucket's subscription (all rooms' for a single Redis in
+// pub/sub mode): one connection, one reader goroutine.
+type group struct {
+	b *Backplane
+
+	mu   sync.Mutex
+	want map[string]string // rooms to hear -> last stream id read ("" until known, or in pub/sub mode)
+	ps   *goredis.PubSub   // the live subscription, in pub/sub mode
+	wake chan struct{}     // the room set changed
+}
+
+// apply subscribes to and unsubscribes from the changed rooms, in one
+// command each way when the subscription is live; otherwise the reader
+// subscribes to the whole set when it (re)connects.
+func (g *group) apply(ctx context.Context, changes map[string]bool) {
+	b := g.b
+	var add, drop []string
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for room, want := range changes {
+		_, have := g.want[room]
+		switch {
+		case want && !have:
+			g.want[room] = ""
+			add = append(add, b.key(room, ""))
+		case !want && have:
+			delete(g.want, room)
+			drop = append(drop, b.key(room, ""))
+		}
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+	if g.ps == nil || b.opts.Durable {
+		return
+	}
+	// Errors here show on the reader's next receive, which reconnects.
+	if len(add) > 0 {
+		if b.cluster != nil {
+			_ = g.ps.SSubscribe(ctx, add...)
+		} else {
+			_ = g.ps.Subscribe(ctx, add...)
+		}
+	}
+	if len(drop) > 0 { // never empty: that would mean all channels
+		if b.cluster != nil {
+			_ = g.ps.SUnsubscribe(ctx, drop...)
+		} else {
+			_ = g.ps.Unsubscribe(ctx, drop...)
+		}
+	}
+}
+
+// channels lists the group's rooms' channel names.
+func (g *group) channels() []string {
+	names := make([]string, 0, len(g.want))
+	for room := range g.want {
+		names = append(names, g.b.key(room, ""))
+	}
+	return names
+}
+
+// waitRooms waits until the group has rooms; it reports whether ctx is
+// live.
+func (g *group) waitRooms(ctx context.Context) bool {
+	for {
+		g.mu.Lock()
+		n := len(g.want)
+		g.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-g.wake:
+		}
+	}
+}
+
+// readChannels subscribes to the group's rooms and delivers their
+// messages; when the connection fails, it subscribes afresh (on a
+// cluster, with the slots reloaded: on the new master after a failover).
+// It manages reconnection itself, because go-redis reconnects a sharded
+// subscription to a random node.
+func (g *group) readChannels(ctx context.Context, deliver func(room string, msg []byte)) {
+	b := g.b
+	for attempt := 0; ; attempt++ {
+		if !g.waitRooms(ctx) {
+			return
+		}
+		g.mu.Lock()
+		names := g.channels()
+		var ps *goredis.PubSub
+		if b.cluster != nil {
+			ps = b.cluster.SSubscribe(ctx, names...)
+		} else {
+			ps = b.rdb.Subscribe(ctx, names...)
+		}
+		g.ps = ps
+		g.mu.Unlock()
+		err := g.receive(ctx, ps, deliver, &attempt)
+		g.mu.Lock()
+		g.ps = nil
+		g.mu.Unlock()
+		_ = ps.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		b.opts.Logger.Printf("subscription lost: %v; resubscribing", err)
+		b.reload(ctx)
+		if !sleep(ctx, backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// receive delivers what ps receives until it fails.
+func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(room string, msg []byte), attempt *int) error {
+	b := g.b
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, b.opts.HealthCheck)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				if err := ps.Ping(ctx); err != nil {
+					return fmt.Errorf("ping: %w", err)
+				}
+				continue
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			room, ok := b.roomOf(m.Channel)
+			if !ok {
+				continue
+			}
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
+				*attempt = 0
+				if b.opts.OnSubscribe != nil {
+					b.opts.OnSubscribe(room)
+				}
+			case "unsubscribe", "sunsubscribe":
+				g.mu.Lock()
+				_, wanted := g.want[room]
+				g.mu.Unlock()
+				if wanted {
+					return fmt.Errorf("room %q: %w", room, errUnsubscribed)
+				}
+			}
+		case *goredis.Message:
+			if room, ok := b.roomOf(m.Channel); ok {
+				deliver(room, []byte(m.Payload))
+			}
+		case *goredis.Pong:
+		}
+	}
+}
+
+// readStreams reads the group's rooms' streams from the last id seen
+// (for a room just subscribed, from its stream's last entry then), so
+// that nothing published while the connection was down is missed.
+func (g *group) readStreams(ctx context.Context, deliver func(room string, msg []byte)) {
+	b := g.b
+	for attempt := 0; ctx.Err() == nil; {
+		if !g.waitRooms(ctx) {
+			return
+		}
+		if err := g.startIDs(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			attempt = g.failed(ctx, attempt, err)
+			continue
+		}
+		g.mu.Lock()
+		streams := make([]string, 0, 2*len(g.want))
+		rooms := make([]string, 0, len(g.want))
+		for room := range g.want {
+			rooms = append(rooms, room)
+			streams = append(streams, b.key(room, ""))
+		}
+		for _, room := range rooms {
+			streams = append(streams, g.want[room])
+		}
+		g.mu.Unlock()
+		res, err := b.rdb.XRead(ctx, &goredis.XReadArgs{Streams: streams, Count: 512, Block: b.opts.PollInterval}).Result()
+		if errors.Is(err, goredis.Nil) {
+			continue // nothing new within PollInterval
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			attempt = g.failed(ctx, attempt, err)
+			continue
+		}
+		if attempt > 0 {
+			b.opts.Logger.Printf("reading streams again")
+			attempt = 0
+		}
+		for _, s := range res {
+			room, ok := b.roomOf(s.Stream)
+			if !ok {
+				continue
+			}
+			for _, e := range s.Messages {
+				if data, ok := e.Values["m"].(string); ok {
+					deliver(room, []byte(data))
+				}
+				g.mu.Lock()
+				if _, still := g.want[room]; still {
+					g.want[room] = e.ID
+				}
+				g.mu.Unlock()
+			}
+		}
+	}
+}
+
+// startIDs finds where to start reading each room just subscribed: after
+// its stream's last entry ("0-0" for a stream not made yet, whose every
+// entry will be new).
+func (g *group) startIDs(ctx context.Context) error {
+	g.mu.Lock()
+	var fresh []string
+	for room, id := range g.want {
+		if id == "" {
+			fresh = append(fresh, room)
+		}
+	}
+	g.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil
+	}
+	cmds := make([]*goredis.XMessageSliceCmd, len(fresh))
+	_, err := g.b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, room := range fresh {
+			cmds[i] = p.XRevRangeN(ctx, g.b.key(room, ""), "+", "-", 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("find the streams' last ids: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, room := range fresh {
+		id := "0-0"
+		if last := cmds[i].Val(); len(last) > 0 {
+			id = last[0].ID
+		}
+		if cur, ok := g.want[room]; ok && cur == "" {
+			g.want[room] = id
+		}
+	}
+	if g.b.opts.OnSubscribe != nil {
+		for _, room := range fresh {
+			g.b.opts.OnSubscribe(room)
+		}
+	}
+	return nil
+}
+
+// failed logs the first failure of a run of them and waits before the
+// next try.
+func (g *group) failed(ctx context.Context, attempt int, err error) int {
+	if attempt == 0 {
+		g.b.opts.Logger.Printf("reading streams: %v; retrying", err)
+	}
+	g.b.reload(ctx)
+	sleep(ctx, backoff(attempt))
+	return attempt + 1
+}
