@@ -25,7 +25,12 @@ import (
 
 const wait = 10 * time.Second
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envNode) != "" {
+		os.Exit(runNode())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // redisServer is a redis-server process on a loopback port.
 type redisServer struct {

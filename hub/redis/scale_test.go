@@ -1,0 +1,165 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The rooms layout of the multi-server tests: numRooms rooms over
+// numNodes server processes; room r has members on one server (r mod
+// numNodes), and every third room on a second one too, so that each server
+// holds a different subset and many rooms have no member on most servers.
+// Each server has membersPerNode connections, each a member of a share of
+// that server's rooms.
+const (
+	numNodes       = 4
+	numRooms       = 1000
+	membersPerNode = 4
+)
+
+func roomName(r int) string { return "room-" + strconv.Itoa(r) }
+
+// homes lists the servers room r has members on.
+func homes(r int) []int {
+	a := r % numNodes
+	if r%3 == 0 {
+		return []int{a, (a + 1 + (r/3)%(numNodes-1)) % numNodes}
+	}
+	return []int{a}
+}
+
+// layout is the servers, their member connections, and which connection
+// of which server is a member of each room.
+type layout struct {
+	nodes     []*nodeProc
+	conns     [][]*member       // [node][i]
+	roomsOf   []map[string]bool // node -> its rooms
+	membersOf map[int][]*member // room -> its members
+	publisher map[int]*member   // room -> the member that publishes to it
+}
+
+func newLayout(t *testing.T, redisAddrs []string, cluster, durable bool) *layout {
+	t.Helper()
+	l := &layout{membersOf: map[int][]*member{}, publisher: map[int]*member{}}
+	joins := make([][][]string, numNodes) // [node][conn] rooms
+	for n := range numNodes {
+		l.nodes = append(l.nodes, startNodeProc(t, "s"+strconv.Itoa(n), redisAddrs, cluster, durable))
+		joins[n] = make([][]string, membersPerNode)
+		l.roomsOf = append(l.roomsOf, map[string]bool{})
+	}
+	for r := range numRooms {
+		for _, n := range homes(r) {
+			i := (r / numNodes) % membersPerNode
+			joins[n][i] = append(joins[n][i], roomName(r))
+			l.roomsOf[n][roomName(r)] = true
+		}
+	}
+	l.conns = make([][]*member, numNodes)
+	byName := map[string]*member{}
+	for n := range numNodes {
+		for i := range membersPerNode {
+			m := dialMember(t, l.nodes[n], fmt.Sprintf("s%dm%d", n, i), joins[n][i])
+			l.conns[n] = append(l.conns[n], m)
+			byName[m.name] = m
+		}
+	}
+	for r := range numRooms {
+		hs := homes(r)
+		i := (r / numNodes) % membersPerNode
+		for _, n := range hs {
+			l.membersOf[r] = append(l.membersOf[r], l.conns[n][i])
+		}
+		// The last home publishes: with two homes, its messages cross
+		// Redis to reach the other.
+		l.publisher[r] = l.conns[hs[len(hs)-1]][i]
+	}
+	for n, node := range l.nodes {
+		node.waitSubscribed(t, sortedKeys(l.roomsOf[n]))
+	}
+	return l
+}
+
+// round has each room's publisher send k messages "tag-0".."tag-(k-1)".
+func (l *layout) round(t *testing.T, tag string, k int) {
+	t.Helper()
+	for i := range k {
+		for r := range numRooms {
+			l.publisher[r].send(t, roomName(r), fmt.Sprintf("%s-%d", tag, i))
+		}
+	}
+}
+
+// expect waits until every member of every room received the k messages
+// of round tag, then checks each arrived exactly once and in order.
+func (l *layout) expect(t *testing.T, tag string, k int) {
+	t.Helper()
+	deadline := time.Now().Add(6 * wait)
+	for r := range numRooms {
+		pub := l.publisher[r].name
+		for _, m := range l.membersOf[r] {
+			for {
+				got := filterTag(m.texts(roomName(r), pub), tag)
+				if len(got) >= k {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s received %d of %s's %d %q messages in %s", m.name, len(got), pub, k, tag, roomName(r))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	for r := range numRooms {
+		pub := l.publisher[r].name
+		for _, m := range l.membersOf[r] {
+			got := filterTag(m.texts(roomName(r), pub), tag)
+			for i, text := range got {
+				if want := fmt.Sprintf("%s-%d", tag, i); text != want || i >= k {
+					t.Fatalf("%s in %s from %s: message %d is %q, want %q (each once, in publish order): %v",
+						m.name, roomName(r), pub, i, text, want, got)
+				}
+			}
+		}
+	}
+}
+
+// filterTag keeps the texts of round tag.
+func filterTag(texts []string, tag string) []string {
+	var out []string
+	for _, s := range texts {
+		if len(s) > len(tag) && s[:len(tag)] == tag && s[len(tag)] == '-' {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkHeard asserts that no server received a message of a room it has
+// no member in, and that every server received messages.
+func (l *layout) checkHeard(t *testing.T) {
+	t.Helper()
+	for n, node := range l.nodes {
+		st := node.stats(t)
+		if len(st.Heard) == 0 {
+			t.Fatalf("server %s heard nothing", node.name)
+		}
+		for room := range st.Heard {
+			if !l.roomsOf[n][room] {
+				t.Fatalf("server %s received a message of %s, where it has no member", node.name, room)
+			}
+		}
+		t.Logf("server %s: %d rooms, heard %d of them; hub %+v", node.name, len(l.roomsOf[n]), len(st.Heard), st.Hub)
+	}
+}
+
+// TestServersHearOnlyTheirRooms: four server processes on one Redis, a
+// thousand rooms spread over them.
+func TestServersHearOnlyTheirRooms(t *testing.T) {
+	r := startRedis(t)
+	l := newLayout(t, []string{r.addr()}, false, false)
+	l.round(t, "a", 3)
+	l.expect(t, "a", 3)
+	l.checkHeard(t)
+}
