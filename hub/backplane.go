@@ -23,8 +23,9 @@ type Backplane interface {
 	// batches when many come at once. The last call for a room wins.
 	Subscribe(room string)
 	Unsubscribe(room string)
-	// Publish sends each message to its room's subscribers, in order.
-	Publish(ctx context.Context, msgs []Message) error
+	// Publish sends each message to its room's subscribers, in order, and
+	// says how many of them it could not send (with the first error).
+	Publish(ctx context.Context, msgs []Message) (failed int, err error)
 }
 
 // Message is one broadcast on its way through a Backplane.
@@ -173,15 +174,19 @@ func (b *bridge[T]) publishLoop() {
 				break more
 			}
 		}
-		if err := b.bp.Publish(h.ctx, batch); err != nil {
-			if h.ctx.Err() != nil {
-				return
-			}
-			h.publishFailures.Add(int64(len(batch)))
-			h.opts.Logger.Printf("publish %d messages: %v", len(batch), err)
-			continue
+		failed, err := b.bp.Publish(h.ctx, batch)
+		if err != nil && h.ctx.Err() != nil {
+			return
 		}
-		h.published.Add(int64(len(batch)))
+		failed = min(max(failed, 0), len(batch))
+		if err != nil && failed == 0 {
+			failed = len(batch)
+		}
+		if failed > 0 {
+			h.publishFailures.Add(int64(failed))
+			h.opts.Logger.Printf("publish: %d of %d messages failed: %v", failed, len(batch), err)
+		}
+		h.published.Add(int64(len(batch) - failed))
 	}
 }
 

@@ -289,6 +289,7 @@ type member struct {
 	name  string
 	rooms []string
 	c     *gorilla.Conn
+	wmu   sync.Mutex // serialises writes
 	mu    sync.Mutex
 	got   map[string][]string // "room|publisher" -> texts in arrival order
 	total int
@@ -332,9 +333,16 @@ func dialMember(t *testing.T, n *nodeProc, name string, rooms []string) *member 
 // send publishes "room|publisher|text" through the member's connection.
 func (m *member) send(t *testing.T, room, text string) {
 	t.Helper()
-	if err := m.c.WriteMessage(gorilla.TextMessage, []byte(room+"|"+m.name+"|"+text)); err != nil {
+	if err := m.write(room, text); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// write is send for any goroutine: writes are serialised.
+func (m *member) write(room, text string) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	return m.c.WriteMessage(gorilla.TextMessage, []byte(room+"|"+m.name+"|"+text))
 }
 
 func (m *member) received() int {

@@ -249,9 +249,9 @@ func (b *Backplane) Run(ctx context.Context, deliver func(room string, msg []byt
 // Publish sends msgs in order: with PUBLISH (SPUBLISH on a cluster) in
 // one pipeline, or, when Durable, with XADD, retried from the first that
 // failed for RetryFor.
-func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) error {
+func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) (failed int, err error) {
 	if !b.opts.Durable {
-		_, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		cmds, err := b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, m := range msgs {
 				if b.cluster != nil {
 					p.SPublish(ctx, b.key(m.Room, ""), m.Data)
@@ -261,10 +261,17 @@ func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) error {
 			}
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("redis publish of %d messages: %w", len(msgs), err)
+		if err == nil {
+			return 0, nil
 		}
-		return nil
+		// On a cluster, the pipeline is split by shard: only those of the
+		// failed shard failed.
+		for _, c := range cmds {
+			if c.Err() != nil {
+				failed++
+			}
+		}
+		return max(failed, 1), fmt.Errorf("redis publish: %w", err)
 	}
 	deadline := time.Now().Add(b.opts.RetryFor)
 	for attempt := 0; ; attempt++ {
@@ -276,7 +283,7 @@ func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) error {
 			return nil
 		})
 		if err == nil {
-			return nil
+			return 0, nil
 		}
 		// Those before the first failure went in: retry from there (a
 		// retried one that went in unseen is a duplicate the hub drops).
@@ -287,11 +294,11 @@ func (b *Backplane) Publish(ctx context.Context, msgs []hub.Message) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("redis XADD of %d messages, retried for %v: %w", len(msgs), b.opts.RetryFor, err)
+			return len(msgs), fmt.Errorf("redis XADD of %d messages, retried for %v: %w", len(msgs), b.opts.RetryFor, err)
 		}
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
-			return ctx.Err()
+			return len(msgs), ctx.Err()
 		}
 	}
 }

@@ -34,17 +34,17 @@ func TestMain(m *testing.M) {
 
 // redisServer is a redis-server process on a loopback port.
 type redisServer struct {
-	t    *testing.T
-	bin  string
-	port int
-	cmd  *exec.Cmd
+	t     *testing.T
+	bin   string
+	port  int
+	extra []string // more arguments
+	cmd   *exec.Cmd
 }
 
 // startRedis starts redis-server on a free loopback port. Without one
 // installed the test is skipped, except under CI, where that is a failure.
 func startRedis(t *testing.T) *redisServer {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server is not installed; .ci/run installs it with apt-get")
 		}
@@ -56,7 +56,17 @@ func startRedis(t *testing.T) *redisServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r := &redisServer{t: t, bin: bin, port: port}
+	return startRedisWith(t, port)
+}
+
+// startRedisWith starts redis-server on port with extra arguments.
+func startRedisWith(t *testing.T, port int, extra ...string) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not found")
+	}
+	r := &redisServer{t: t, bin: bin, port: port, extra: extra}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -66,8 +76,9 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 
 func (r *redisServer) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}
+	r.cmd = exec.Command(r.bin, append(args, r.extra...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
