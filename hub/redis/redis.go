@@ -141,9 +141,9 @@ func New(rdb goredis.UniversalClient, opts Options) *Backplane {
 	}
 	b := &Backplane{rdb: rdb, opts: opts, pending: make(map[string]bool), changed: make(chan struct{}, 1)}
 	b.cluster, _ = rdb.(*goredis.ClusterClient)
-	n := 1 // one subscription connection for a single Redis
-	if b.cluster != nil || opts.Durable {
-		n = opts.Buckets
+	n := 1 // one subscription (or one XREAD) for a single Redis
+	if b.cluster != nil {
+		n = opts.Buckets // one per bucket, each on its shard
 	}
 	b.groups = make([]*group, n)
 	for i := range b.groups {

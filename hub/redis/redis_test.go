@@ -50,13 +50,18 @@ func startRedis(t *testing.T) *redisServer {
 		}
 		t.Skip("redis-server not found: install Debian's redis-server package to run this test")
 	}
+	return startRedisWith(t, freePort(t))
+}
+
+// freePort is a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return startRedisWith(t, port)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startRedisWith starts redis-server on port with extra arguments.
