@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
@@ -73,7 +74,7 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], f
 	default:
 		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
 	}
-	metrics := metricsHandler(o.Metrics)
+	metrics := metricsHandler(o.Metrics, rooms)
 	pages := a.Handler
 	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
@@ -132,9 +133,7 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 	}
 	me := ch.hub.Join(room, name, c.Sender, c.Disconnect, c.Done)
 	ch.mu.Unlock()
-	members = append(members, name)
-	slices.Sort(members)
-	c.Sender <- &Message{Type: "members", Members: members}
+	c.Sender <- &Message{Type: "members", Members: ch.members(c.Request.Context(), room, append(members, name))}
 	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name}, me)
 	for {
 		select {
@@ -150,4 +149,20 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 			return
 		}
 	}
+}
+
+// members lists room's members on every server (with a Redis backplane,
+// from its presence records), or on this one, local, when the backplane
+// cannot say: sorted, each name once.
+func (ch *chat) members(ctx context.Context, room string, local []string) []string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	names := local
+	if ps, err := ch.hub.Presence(ctx, room); err == nil {
+		for _, p := range ps {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }

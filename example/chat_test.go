@@ -239,6 +239,9 @@ func TestMetricsEndpoint(t *testing.T) {
 				"sockets_received_bytes_total 5\n",
 				"sockets_messages_sent_total 2\n", // the echo and ann's members message
 				`sockets_closes_total{code="1000"} 1` + "\n",
+				"# TYPE hub_rooms gauge\nhub_rooms 1\n",
+				"hub_members 1\n",
+				"hub_disconnected_total 0\n",
 			} {
 				if !strings.Contains(string(body), want) {
 					t.Errorf("/metrics lacks %q:\n%s", want, body)

@@ -31,7 +31,8 @@ func macaronApp(a *app, ch *chat, o, chatOpts *sockets.Options, logger *log.Logg
 		func(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
 			done <-chan bool, disconnect chan<- int, errc <-chan error) {
 			ch.serve(ctx.Params("room"), ctx.Params("name"), &sockets.Conn[*Message]{
-				Receiver: receiver, Sender: sender, Error: errc, Disconnect: disconnect, Done: done})
+				Receiver: receiver, Sender: sender, Error: errc, Disconnect: disconnect, Done: done,
+				Request: ctx.Req.Request})
 		})
 	return m
 }

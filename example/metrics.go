@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/hub"
 )
 
 // metricsHandler serves m in the Prometheus text exposition format, written
 // by hand: a scraper needs no client library on either side.
-func metricsHandler(m *sockets.Metrics) http.Handler {
+func metricsHandler(m *sockets.Metrics, rooms *hub.Hub[*Message]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s := m.Snapshot()
 		var b strings.Builder
@@ -34,6 +35,20 @@ func metricsHandler(m *sockets.Metrics) http.Handler {
 		for _, code := range codes {
 			fmt.Fprintf(&b, "sockets_closes_total{code=\"%d\"} %d\n", code, s.Closes[code])
 		}
+		// The hub's figures, through the same hook: a snapshot on demand.
+		h := rooms.Stats()
+		metric("hub_rooms", "gauge", "Rooms with a member on this server.", h.Rooms)
+		metric("hub_members", "gauge", "Room members on this server.", h.Members)
+		metric("hub_deliveries_total", "counter", "Values handed to members.", h.Deliveries)
+		metric("hub_dropped_total", "counter", "Values dropped for members that stayed behind (DropOldest).", h.Dropped)
+		metric("hub_disconnected_total", "counter", "Members disconnected for staying behind (Disconnect).", h.Disconnected)
+		metric("hub_published_total", "counter", "Broadcasts the backplane carried to the other servers.", h.Published)
+		metric("hub_publish_failures_total", "counter", "Broadcasts the backplane could not carry.", h.PublishFailures)
+		metric("hub_received_total", "counter", "Broadcasts received from the other servers.", h.Received)
+		metric("hub_duplicates_total", "counter", "Broadcasts received twice and dropped.", h.Duplicates)
+		metric("hub_lost_total", "counter", "Broadcasts of other servers known missed (sequence gaps).", h.Lost)
+		fmt.Fprintf(&b, "# HELP hub_backplane_lag_seconds Publish-to-arrival time of the last broadcast received.\n"+
+			"# TYPE hub_backplane_lag_seconds gauge\nhub_backplane_lag_seconds %g\n", h.BackplaneLag.Seconds())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = w.Write([]byte(b.String()))
 	})
