@@ -60,20 +60,18 @@ func BenchmarkHub(b *testing.B) {
 			opts := hub.Options{Logger: quiet, QueueSize: 256}
 			pub := hub.New[string](opts)
 			sub := pub
+			ready := make(chan struct{}, 4)
 			if mode == "redis" {
 				addr := startRedis(b)
-				ready := make(chan struct{}, 4)
 				newHub := func() *hub.Hub[string] {
 					rdb := goredis.NewClient(&goredis.Options{Addr: addr})
 					b.Cleanup(func() { _ = rdb.Close() })
 					o := opts
-					o.Backplane = redisbp.New(rdb, redisbp.Options{Logger: quiet, OnSubscribe: func() { ready <- struct{}{} }})
+					o.Backplane = redisbp.New(rdb, redisbp.Options{Logger: quiet, OnSubscribe: func(string) { ready <- struct{}{} }})
 					return hub.New[string](o)
 				}
 				pub.Close()
 				pub, sub = newHub(), newHub()
-				<-ready
-				<-ready
 				defer pub.Close()
 			}
 			defer sub.Close()
@@ -94,6 +92,9 @@ func BenchmarkHub(b *testing.B) {
 				}()
 			}
 			defer close(done)
+			if mode == "redis" {
+				<-ready // sub subscribed to the room with its first member
+			}
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			b.ReportAllocs()

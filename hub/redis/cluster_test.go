@@ -15,13 +15,13 @@ import (
 
 // redisCluster is a local Redis Cluster: three masters, a replica each.
 type redisCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*redisServer
 }
 
 // freeClusterPort finds a loopback port p such that p and its cluster bus
 // port p+10000 are both free.
-func freeClusterPort(t *testing.T) int {
+func freeClusterPort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,7 +46,7 @@ func freeClusterPort(t *testing.T) int {
 
 // startCluster starts six redis-server processes in cluster mode and joins
 // them with redis-cli --cluster create.
-func startCluster(t *testing.T) *redisCluster {
+func startCluster(t testing.TB) *redisCluster {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
@@ -87,7 +87,7 @@ func (c *redisCluster) addrs() []string {
 
 // waitHealthy waits until every live node reports cluster_state:ok and
 // every slot is served by a live master.
-func (c *redisCluster) waitHealthy(t *testing.T) {
+func (c *redisCluster) waitHealthy(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(6 * wait)
 	for {

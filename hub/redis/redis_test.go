@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 
 // redisServer is a redis-server process on a loopback port.
 type redisServer struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	port  int
 	extra []string // more arguments
@@ -43,7 +43,7 @@ type redisServer struct {
 
 // startRedis starts redis-server on a free loopback port. Without one
 // installed the test is skipped, except under CI, where that is a failure.
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t testing.TB) *redisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server is not installed; .ci/run installs it with apt-get")
@@ -54,7 +54,7 @@ func startRedis(t *testing.T) *redisServer {
 }
 
 // freePort is a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +65,7 @@ func freePort(t *testing.T) int {
 }
 
 // startRedisWith starts redis-server on port with extra arguments.
-func startRedisWith(t *testing.T, port int, extra ...string) *redisServer {
+func startRedisWith(t testing.TB, port int, extra ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

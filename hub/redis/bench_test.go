@@ -1,0 +1,158 @@
+package redis
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-macaron/sockets/hub"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+type benchMsg struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// benchMembersPerRoom is how many members each room has, over all
+// servers.
+const benchMembersPerRoom = 64
+
+// BenchmarkBroadcast measures broadcast deliveries per second and
+// allocations per delivery, for JSON values: in memory (one server), and
+// over one Redis and over a three-master cluster (two servers, each room's
+// members split between them, every broadcast from the first), for 1, 4
+// and 16 rooms per server. Members are channels drained as fast as they
+// fill (no sockets: this is the hub's and the backplane's cost).
+func BenchmarkBroadcast(b *testing.B) {
+	parent := b // the servers live as long as the whole benchmark
+	var cluster *redisCluster
+	var single *redisServer
+	for _, bp := range []string{"memory", "redis", "cluster"} {
+		for _, rooms := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("%s/rooms=%d", bp, rooms), func(b *testing.B) {
+				var addrs []string
+				switch bp {
+				case "redis":
+					if single == nil {
+						single = startRedis(parent)
+					}
+					addrs = []string{single.addr()}
+				case "cluster":
+					if cluster == nil {
+						cluster = startCluster(parent)
+					}
+					addrs = cluster.addrs()
+				}
+				benchBroadcast(b, bp, addrs, rooms)
+			})
+		}
+	}
+}
+
+func benchBroadcast(b *testing.B, bp string, addrs []string, rooms int) {
+	quiet := log.New(io.Discard, "", 0)
+	_ = quiet
+	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":" // the servers' shared prefix
+	var subscribed atomic.Int64                                             // rooms the last server made has subscribed to
+	newHub := func() *hub.Hub[*benchMsg] {
+		subscribed.Store(0)
+		o := hub.Options{Logger: log.New(os.Stderr, "[hub] ", log.Lmicroseconds), QueueSize: 1 << 12, MaxBacklog: 1 << 20}
+		if bp == "memory" {
+			return hub.New[*benchMsg](o)
+		}
+		var rdb goredis.UniversalClient
+		if bp == "cluster" {
+			rdb = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs})
+		} else {
+			rdb = goredis.NewClient(&goredis.Options{Addr: addrs[0]})
+		}
+		b.Cleanup(func() { _ = rdb.Close() })
+		o.Backplane = New(rdb, Options{Logger: log.New(os.Stderr, "[bp] ", log.Lmicroseconds), Prefix: prefix,
+			OnSubscribe: func(string) { subscribed.Add(1) }})
+		return hub.New[*benchMsg](o)
+	}
+	servers := []*hub.Hub[*benchMsg]{newHub()}
+	if bp != "memory" {
+		servers = append(servers, newHub())
+	}
+	var delivered atomic.Int64
+	var consumers sync.WaitGroup
+	stop := make(chan struct{})
+	for r := range rooms {
+		for i := range benchMembersPerRoom {
+			h := servers[i%len(servers)]
+			sender := make(chan *benchMsg, 256)
+			done := make(chan bool, 1)
+			h.Join("room"+strconv.Itoa(r), "m"+strconv.Itoa(i), sender, make(chan int, 1), done)
+			consumers.Add(1)
+			go func() {
+				defer consumers.Done()
+				for {
+					select {
+					case <-sender:
+						delivered.Add(1)
+					case <-stop:
+						return
+					}
+				}
+			}()
+		}
+	}
+	defer func() {
+		for _, h := range servers {
+			h.Close()
+		}
+		close(stop)
+		consumers.Wait()
+	}()
+	// The second server subscribes with its first member: wait for it.
+	await := func(want int64) {
+		deadline := time.Now().Add(30 * time.Second)
+		for delivered.Load() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d deliveries; first server %+v; last %+v", delivered.Load(), want, servers[0].Stats(), servers[len(servers)-1].Stats())
+			}
+			runtime.Gosched()
+		}
+	}
+	if len(servers) > 1 {
+		deadline := time.Now().Add(30 * time.Second)
+		for subscribed.Load() < int64(rooms) {
+			if time.Now().After(deadline) {
+				b.Fatal("the second server never subscribed")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	const window = 1024 // broadcasts in flight at most
+	msg := &benchMsg{Type: "message", Text: "a chat line of an ordinary length, some sixty bytes"}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	base := delivered.Load()
+	per := int64(benchMembersPerRoom)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if i >= window {
+			await(base + int64(i-window)*per)
+		}
+		m := *msg // a value per broadcast, as a chat makes one per message
+		servers[0].Broadcast("room"+strconv.Itoa(i%rooms), &m)
+	}
+	await(base + int64(b.N)*per)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	deliveries := float64(int64(b.N) * per)
+	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
+}
