@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -59,12 +58,11 @@ func BenchmarkBroadcast(b *testing.B) {
 
 func benchBroadcast(b *testing.B, bp string, addrs []string, rooms int) {
 	quiet := log.New(io.Discard, "", 0)
-	_ = quiet
 	prefix := "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":" // the servers' shared prefix
 	var subscribed atomic.Int64                                             // rooms the last server made has subscribed to
 	newHub := func() *hub.Hub[*benchMsg] {
 		subscribed.Store(0)
-		o := hub.Options{Logger: log.New(os.Stderr, "[hub] ", log.Lmicroseconds), QueueSize: 1 << 12, MaxBacklog: 1 << 20}
+		o := hub.Options{Logger: quiet, QueueSize: 1 << 12, MaxBacklog: 1 << 20}
 		if bp == "memory" {
 			return hub.New[*benchMsg](o)
 		}
@@ -75,7 +73,7 @@ func benchBroadcast(b *testing.B, bp string, addrs []string, rooms int) {
 			rdb = goredis.NewClient(&goredis.Options{Addr: addrs[0]})
 		}
 		b.Cleanup(func() { _ = rdb.Close() })
-		o.Backplane = New(rdb, Options{Logger: log.New(os.Stderr, "[bp] ", log.Lmicroseconds), Prefix: prefix,
+		o.Backplane = New(rdb, Options{Logger: quiet, Prefix: prefix,
 			OnSubscribe: func(string) { subscribed.Add(1) }})
 		return hub.New[*benchMsg](o)
 	}
