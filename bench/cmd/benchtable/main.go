@@ -240,13 +240,65 @@ func targets(res results) string {
 	return b.String()
 }
 
+// broadcastTable is the hub's broadcast figures (BenchmarkBroadcast of
+// hub/redis): one row per backplane and rooms per server.
+func broadcastTable(res results, order []string) string {
+	var b strings.Builder
+	b.WriteString("\n| backplane | rooms per server | deliveries/s | allocs/delivery | B/delivery |\n|---|---|---|---|---|\n")
+	for _, name := range order {
+		rest, ok := strings.CutPrefix(name, "BenchmarkBroadcast/")
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndex(rest, "-"); i > 0 && isDigits(rest[i+1:]) {
+			rest = rest[:i]
+		}
+		bp, rooms, _ := strings.Cut(rest, "/rooms=")
+		m := res[name]
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", bp, rooms,
+			fmtValue(median(m["deliveries/s"])), fmtValue(median(m["allocs/delivery"])), fmtValue(median(m["B/delivery"])))
+	}
+	return b.String()
+}
+
+// replaceSection puts body between the markers <!-- name --> and
+// <!-- /name --> of file.
+func replaceSection(file, name, body string) {
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	begin, end := "<!-- "+name+" -->", "<!-- /"+name+" -->"
+	s := string(doc)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		log.Fatalf("benchtable: %s has no %s ... %s section", file, begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + body + "\n" + s[j:]
+	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
 func main() {
-	readme := flag.String("readme", "", "rewrite the results section of this file instead of printing")
+	broadcast := flag.Bool("broadcast", false, "read hub/redis's BenchmarkBroadcast output and write its table into the broadcast section of each -readme")
+	readme := flag.String("readme", "", "rewrite the results section of this file (comma-separated files with -broadcast) instead of printing")
 	chartDir := flag.String("charts", "", "also write one SVG chart per benchmark family into this folder (next to the README)")
 	flag.Parse()
 	res, order := parse(os.Stdin)
 	if len(order) == 0 {
 		log.Fatal("benchtable: no benchmark lines on standard input")
+	}
+	if *broadcast {
+		t := broadcastTable(res, order)
+		if *readme == "" {
+			fmt.Print(t)
+			return
+		}
+		for _, f := range strings.Split(*readme, ",") {
+			replaceSection(f, "broadcast", t)
+		}
+		return
 	}
 	out := "\n### Targets\n" + targets(res)
 	if *chartDir != "" {
