@@ -140,18 +140,27 @@ var jsonContenders = []contender{
 	{"coder", coderServer},
 }
 
-// BenchmarkJSON: one client echoing a small and a 16 KiB JSON document.
+// textContenders echo TextDoc values, and "coder" the same bytes raw.
+var textContenders = []contender{
+	{"ours-json", func() *server { return oursServer[*TextDoc](sockets.JSON(TextDoc{}, quiet()), nil) }},
+	{"coder-json", coderJSONServerOf[TextDoc]},
+	{"coder", coderServer},
+}
+
+// BenchmarkJSON: one client echoing a small and a 16 KiB structured JSON
+// document (230 items), and a 16 KiB document of one text field.
 func BenchmarkJSON(b *testing.B) {
 	for _, doc := range []struct {
-		name string
-		doc  Doc
-	}{{"small", smallDoc()}, {"16KiB", bigDoc()}} {
+		name       string
+		doc        any
+		contenders []contender
+	}{{"small", smallDoc(), jsonContenders}, {"16KiB", bigDoc(), jsonContenders}, {"16KiB-text", textDoc(), textContenders}} {
 		payload, err := json.Marshal(doc.doc)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run("doc="+doc.name, func(b *testing.B) {
-			for _, c := range jsonContenders {
+			for _, c := range doc.contenders {
 				run(b, c, func(b *testing.B, s *server) { echo(b, s, payload) })
 			}
 		})

@@ -179,7 +179,10 @@ func coderServer() *server {
 }
 
 // coderJSONServer is raw coder/websocket plus encoding/json, echoing Doc.
-func coderJSONServer() *server {
+func coderJSONServer() *server { return coderJSONServerOf[Doc]() }
+
+// coderJSONServerOf is coderJSONServer for documents of type T.
+func coderJSONServerOf[T any]() *server {
 	var open atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -196,7 +199,7 @@ func coderJSONServer() *server {
 			if err != nil {
 				return
 			}
-			var d Doc
+			var d T
 			if err := json.Unmarshal(p, &d); err != nil {
 				return
 			}
@@ -356,6 +359,16 @@ type Doc struct {
 	Name  string   `json:"name"`
 	Tags  []string `json:"tags"`
 	Items []Doc    `json:"items,omitempty"`
+}
+
+// TextDoc is a document of one text field, as a chat message is.
+type TextDoc struct {
+	Text string `json:"text"`
+}
+
+// textDoc is a TextDoc of about 16 KiB of text.
+func textDoc() TextDoc {
+	return TextDoc{Text: strings.Repeat("All work and no play makes Jack a dull boy. ", 16<<10/44)}
 }
 
 // smallDoc and bigDoc are the JSON payloads, about 64 bytes and 16 KiB.
