@@ -84,6 +84,9 @@ func (r *redisServer) start() {
 	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}
 	r.cmd = exec.Command(r.bin, append(args, r.extra...)...)
+	// It dies with the test process, even one that panics past its
+	// cleanups.
+	dieWithParent(r.cmd)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
