@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -100,7 +102,9 @@ func (c *redisCluster) waitHealthy(t testing.TB) {
 	}
 }
 
-func (c *redisCluster) healthy() error {
+// eachLive calls fn with a client of each live node, until fn fails or
+// says stop.
+func (c *redisCluster) eachLive(fn func(ctx context.Context, n *redisServer, rdb *goredis.Client) (stop bool, err error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for _, n := range c.nodes {
@@ -108,39 +112,42 @@ func (c *redisCluster) healthy() error {
 			continue
 		}
 		rdb := goredis.NewClient(&goredis.Options{Addr: n.addr(), MaxRetries: -1})
-		info, err := rdb.ClusterInfo(ctx).Result()
+		stop, err := fn(ctx, n, rdb)
 		rdb.Close()
-		if err != nil {
+		if err != nil || stop {
 			return err
-		}
-		if !strings.Contains(info, "cluster_state:ok") {
-			return errNotOK(n.addr())
 		}
 	}
 	return nil
 }
 
-type errNotOK string
-
-func (e errNotOK) Error() string { return string(e) + ": cluster_state is not ok" }
+// healthy checks that every live node reports cluster_state:ok.
+func (c *redisCluster) healthy() error {
+	return c.eachLive(func(ctx context.Context, n *redisServer, rdb *goredis.Client) (bool, error) {
+		info, err := rdb.ClusterInfo(ctx).Result()
+		if err == nil && !strings.Contains(info, "cluster_state:ok") {
+			err = fmt.Errorf("%s: cluster_state is not ok", n.addr())
+		}
+		return false, err
+	})
+}
 
 // master returns a node that is a master now.
 func (c *redisCluster) master(t *testing.T) *redisServer {
 	t.Helper()
-	ctx := context.Background()
-	for _, n := range c.nodes {
-		if n.cmd == nil {
-			continue
-		}
-		rdb := goredis.NewClient(&goredis.Options{Addr: n.addr(), MaxRetries: -1})
+	var m *redisServer
+	err := c.eachLive(func(ctx context.Context, n *redisServer, rdb *goredis.Client) (bool, error) {
 		role, err := rdb.Do(ctx, "ROLE").Slice()
-		rdb.Close()
 		if err == nil && len(role) > 0 && role[0] == "master" {
-			return n
+			m = n
+			return true, nil
 		}
+		return false, nil
+	})
+	if err != nil || m == nil {
+		t.Fatalf("no master: %v", err)
 	}
-	t.Fatal("no master")
-	return nil
+	return m
 }
 
 // waitFailedOver waits until the cluster has taken victim's slots from it
@@ -166,25 +173,23 @@ func (c *redisCluster) waitFailedOver(t *testing.T, victim string) {
 // slotsMoved checks that a live node's view of the cluster gives victim
 // no slot.
 func (c *redisCluster) slotsMoved(victim string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	for _, n := range c.nodes {
-		if n.cmd == nil {
-			continue
-		}
-		rdb := goredis.NewClient(&goredis.Options{Addr: n.addr(), MaxRetries: -1})
+	asked := false
+	err := c.eachLive(func(ctx context.Context, _ *redisServer, rdb *goredis.Client) (bool, error) {
 		nodes, err := rdb.ClusterNodes(ctx).Result()
-		rdb.Close()
 		if err != nil {
-			return err
+			return true, err
 		}
+		asked = true
 		for _, line := range strings.Split(nodes, "\n") {
 			f := strings.Fields(line)
 			if len(f) > 8 && strings.HasPrefix(f[1], victim+"@") {
-				return errNotOK(victim + " still owns slots " + f[8])
+				return true, fmt.Errorf("%s still owns slots %s", victim, f[8])
 			}
 		}
-		return nil
+		return true, nil
+	})
+	if err == nil && !asked {
+		err = errors.New("no live node")
 	}
-	return errNotOK("no live node")
+	return err
 }
