@@ -203,6 +203,12 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	if e.node == h.node {
 		return // delivered locally when it was broadcast
 	}
+	h.mu.RLock()
+	_, local := h.rooms[room]
+	h.mu.RUnlock()
+	if !local {
+		return // the room's last member left; its unsubscription is on its way
+	}
 	if lag := time.Now().UnixNano() - e.sentAt; lag >= 0 {
 		h.lag.Store(lag)
 		for {
