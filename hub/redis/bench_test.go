@@ -158,3 +158,25 @@ func benchBroadcast(b *testing.B, bp string, addrs []string, rooms int) {
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
 }
+
+// BenchmarkJoinLeave measures joins and leaves per second on a server with
+// a Redis backplane and presence: each op is one member joining a room
+// (the room's first, so it subscribes and records presence) and leaving it
+// (unsubscribing and forgetting the presence record), over 1000 rooms. The
+// hub never waits for Redis here: the backplane batches the changes.
+func BenchmarkJoinLeave(b *testing.B) {
+	r := startRedis(b)
+	rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+	defer rdb.Close()
+	quiet := log.New(io.Discard, "", 0)
+	h := hub.New[string](hub.Options{Logger: quiet, Backplane: New(rdb, Options{Logger: quiet})})
+	defer h.Close()
+	sender := make(chan string, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		m := h.Join("room"+strconv.Itoa(i%1000), "m", sender, make(chan int, 1), make(chan bool, 1))
+		m.Leave()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "join+leave/s")
+}
