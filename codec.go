@@ -56,6 +56,45 @@ type box interface {
 
 	// lens returns how many values wait in the receiver and the sender.
 	lens() (receiving, sending int)
+
+	// selectCases are what wait waits on, indexed by caseSend,
+	// caseDisconnect, caseTimer and caseStop: a parked write loop's wait,
+	// done by a parker.
+	selectCases(ev *events) []reflect.SelectCase
+	// woke stages what the chosen case of selectCases yielded and returns
+	// the event wait would have.
+	woke(chosen int, v reflect.Value, ok bool, ev *events) event
+}
+
+// wokeOn maps the chosen case of a box's selectCases to its event; stage
+// keeps a value received from the sender.
+func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect.Value)) event {
+	switch chosen {
+	case caseSend:
+		if !ok {
+			return evSenderClosed
+		}
+		stage(v)
+		return evValue
+	case caseDisconnect:
+		ev.code = int(v.Int())
+		return evDisconnect
+	case caseTimer:
+		return evTimer
+	default:
+		return evStop
+	}
+}
+
+// buildCases fills cases with the select cases of a write loop waiting on
+// send and ev.
+func buildCases(cases *[4]reflect.SelectCase, send reflect.Value, ev *events) {
+	*cases = [4]reflect.SelectCase{
+		caseSend:       {Dir: reflect.SelectRecv, Chan: send},
+		caseDisconnect: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
+		caseTimer:      {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
+		caseStop:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
+	}
 }
 
 // chanBox carries values whose channels Go can type statically: strings
@@ -65,6 +104,9 @@ type chanBox[T any] struct {
 	send, recv chan T
 	in, out    T
 	codec      wireCodec[T]
+
+	cases    *[4]reflect.SelectCase // made when the write loop first parks
+	casesFor *events
 }
 
 // wireCodec turns the values of one kind into frames and back.
@@ -156,6 +198,19 @@ func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
 }
 
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
+
+func (b *chanBox[T]) selectCases(ev *events) []reflect.SelectCase {
+	if b.casesFor != ev {
+		b.cases = new([4]reflect.SelectCase)
+		buildCases(b.cases, reflect.ValueOf(b.send), ev)
+		b.casesFor = ev
+	}
+	return b.cases[:]
+}
+
+func (b *chanBox[T]) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
+	return wokeOn(chosen, v, ok, ev, func(v reflect.Value) { b.out = v.Interface().(T) })
+}
 
 func (b *chanBox[T]) sent() {
 	var zero T
@@ -356,31 +411,20 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *jsonBox) wait(ev *events) event {
+	chosen, v, ok := reflect.Select(b.selectCases(ev))
+	return b.woke(chosen, v, ok, ev)
+}
+
+func (b *jsonBox) selectCases(ev *events) []reflect.SelectCase {
 	if b.casesFor != ev {
-		b.cases = [4]reflect.SelectCase{
-			caseSend:       {Dir: reflect.SelectRecv, Chan: b.send},
-			caseDisconnect: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
-			caseTimer:      {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
-			caseStop:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
-		}
+		buildCases(&b.cases, b.send, ev)
 		b.casesFor = ev
 	}
-	chosen, v, ok := reflect.Select(b.cases[:])
-	switch chosen {
-	case caseSend:
-		if !ok {
-			return evSenderClosed
-		}
-		b.out = v
-		return evValue
-	case caseDisconnect:
-		ev.code = int(v.Int())
-		return evDisconnect
-	case caseTimer:
-		return evTimer
-	default:
-		return evStop
-	}
+	return b.cases[:]
+}
+
+func (b *jsonBox) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
+	return wokeOn(chosen, v, ok, ev, func(v reflect.Value) { b.out = v })
 }
 
 func (b *jsonBox) poll() bool {

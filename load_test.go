@@ -110,6 +110,11 @@ func TestLoad(t *testing.T) {
 	used, g := memInUse()-baseB, runtime.NumGoroutine()-baseG
 	t.Logf("%d connections (open-file limit %d): %.0f bytes and %.2f goroutines per connection on the server",
 		loadConns, limit, float64(used)/loadConns, float64(g)/loadConns)
+	// Idle for a while, each write loop has handed its wait to a parker.
+	time.Sleep(1500 * time.Millisecond)
+	used, g = memInUse()-baseB, runtime.NumGoroutine()-baseG
+	t.Logf("idle for 1.5 s: %.0f bytes and %.2f goroutines per connection on the server",
+		float64(used)/loadConns, float64(g)/loadConns)
 
 	_ = stdin.Close() // the client closes every connection and exits
 	for lines.Scan() {

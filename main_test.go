@@ -1,12 +1,27 @@
 package sockets
 
 import (
+	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the run if any goroutine outlives the tests and examples.
+// With SOCKETS_PARK_AFTER set (a duration, e.g. 1ns), every connection's
+// write loop parks after that much idleness instead of one second: .ci/run
+// runs the whole suite so a second time, every guarantee tested with the
+// write loops parking at their first idle moment.
 func TestMain(m *testing.M) {
+	if v := os.Getenv("SOCKETS_PARK_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(os.Stderr, "SOCKETS_PARK_AFTER=%q: want a positive duration\n", v)
+			os.Exit(2)
+		}
+		parkAfterDefault = d
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -49,10 +49,15 @@ type pump struct {
 	readErr   error                                // the read loop's last error; read after it returned
 
 	// Write loop state.
-	ev       events
-	timer    *time.Timer   // fires for the next ping or silence check
-	nextPing time.Duration // since born
-	deadline time.Duration // since born: when the peer's silence is checked
+	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
+	parker    *parker        // where an idle write loop parks; nil: it never does
+	parkAfter time.Duration  // how long the write loop stays idle before it parks
+	active    time.Duration  // since born: the write loop's last event other than its timer
+	timerAt   time.Duration  // since born: when the timer fires
+	ev        events
+	timer     *time.Timer   // fires for the next ping or silence check
+	nextPing  time.Duration // since born
+	deadline  time.Duration // since born: when the peer's silence is checked
 
 	once   sync.Once
 	ending ending
@@ -72,13 +77,15 @@ func (p *pump) run(base context.Context) {
 	p.group = new(errgroup.Group)
 	p.loops.Add(1)
 	p.group.Go(p.readLoop)
-	p.group.Go(p.writeLoop)
+	p.writer.Add(1)
+	p.writeLoop()
 }
 
 // wait returns once the connection has ended and every goroutine of it has
 // returned.
 func (p *pump) wait() {
 	_ = p.group.Wait()
+	p.writer.Wait()
 	p.cancel()
 }
 
@@ -199,19 +206,64 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 // sender or sends a close code. What it does on each event lives in
 // handle, so that the stack of a loop parked in wait stays shallow, which
 // lets the runtime shrink it: an idle connection costs less.
-func (p *pump) writeLoop() error {
-	defer p.shutdown()
-	// One timer serves both the pings and the silence deadline, both kept
-	// as durations since the connection was born.
+func (p *pump) writeLoop() {
+	// One timer serves the pings, the silence deadline and parking, all
+	// kept as durations since the connection was born.
 	p.nextPing, p.deadline = p.PingPeriod, p.PongWait
-	p.timer = time.NewTimer(min(p.nextPing, p.deadline))
-	defer p.timer.Stop()
-	p.ev = events{disconnect: p.Disconnect, timer: p.timer.C, stop: p.ctx.Done()}
-	for {
-		if stop, err := p.handle(p.box.wait(&p.ev)); stop {
-			return err
-		}
+	p.ev = events{disconnect: p.Disconnect, stop: p.ctx.Done()}
+	if p.parker != nil {
+		// It starts parked, as if idle since before it was born: a
+		// connection that stays idle never has a write loop goroutine.
+		p.active = -p.parkAfter
 	}
+	p.timer = time.NewTimer(time.Hour)
+	p.ev.timer = p.timer.C
+	p.setTimer()
+	if p.parker != nil {
+		p.parker.park(p)
+		return
+	}
+	go func() { p.writeRun(p.box.wait(&p.ev)) }()
+}
+
+// writeRun handles e and the events after it, until the connection ends
+// (it then shuts it down) or the loop has been idle for parkAfter (it then
+// parks, and the parker calls writeRun again with the next event, in a new
+// goroutine).
+func (p *pump) writeRun(e event) {
+	for {
+		if e != evTimer {
+			p.active = time.Since(p.stats.born)
+		}
+		if stop, _ := p.handle(e); stop {
+			p.timer.Stop()
+			p.shutdown()
+			p.writer.Done()
+			return
+		}
+		if p.parker != nil {
+			if time.Since(p.stats.born)-p.active >= p.parkAfter {
+				p.parker.park(p)
+				return
+			}
+			if p.timerAt > p.active+p.parkAfter {
+				p.setTimer() // wake to park, once idle long enough
+			}
+		}
+		e = p.box.wait(&p.ev)
+	}
+}
+
+// setTimer sets the write loop's timer for whichever comes first: the next
+// ping, the silence deadline, or (while not idle long enough) parking.
+func (p *pump) setTimer() {
+	now := time.Since(p.stats.born)
+	next := min(p.nextPing, p.deadline)
+	if park := p.active + p.parkAfter; p.parker != nil && park > now {
+		next = min(next, park)
+	}
+	p.timerAt = max(next, now)
+	p.timer.Reset(p.timerAt - now)
 }
 
 // handle acts on one event of the write loop and reports whether the loop
@@ -266,7 +318,7 @@ func (p *pump) tick() (stop bool, err error) {
 			p.deadline = last + p.PongWait
 		}
 	}
-	p.timer.Reset(min(p.nextPing, p.deadline) - now)
+	p.setTimer()
 	return false, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -72,13 +73,15 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 // endpoint is what the connections made with one set of options share,
 // whichever front serves them.
 type endpoint struct {
-	opts    *Options
-	origins *originPolicy
-	bufs    sync.Pool // message buffers, reused across connections
+	opts      *Options
+	origins   *originPolicy
+	bufs      sync.Pool // message buffers, reused across connections
+	parker    parker    // the idle connections' write loops
+	parkAfter time.Duration
 }
 
 func newEndpoint(o *Options) *endpoint {
-	e := &endpoint{opts: o}
+	e := &endpoint{opts: o, parkAfter: parkAfterDefault}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
 		o.logSetup(LogLevelWarning, format, args...)
 	})
@@ -120,6 +123,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 
 	conn := newConnection(o, remote)
 	p := newPump(conn, &e.bufs)
+	p.parker, p.parkAfter = &e.parker, e.parkAfter
 	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs}
 	accept := &websocket.AcceptOptions{
 		InsecureSkipVerify:   true, // the origin was checked above
