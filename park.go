@@ -7,7 +7,7 @@ import (
 )
 
 // An idle connection's write loop does not keep a goroutine: once it has had
-// nothing to do for parkAfter, it hands what it waits on (the sender, the
+// nothing to do for parkAfter (a second), it hands what it waits on (the sender, the
 // disconnect channel, its timer and the connection's end) to a parker and
 // returns. A parker is one goroutine waiting, with reflect.Select, for the
 // write loops of up to parkGroup connections; when one of them has an event,
@@ -15,8 +15,11 @@ import (
 // wait would have returned it. A busy connection never parks: parkAfter
 // counts from its last event other than its timer.
 
-// parkGroup is how many parked write loops one goroutine waits for.
-const parkGroup = 64
+// parkGroup is how many parked write loops one goroutine waits for. Each
+// park and each wake costs the group's goroutine a reflect.Select over
+// four cases per loop: 16 keeps that small, for a sixteenth of a goroutine
+// per idle connection.
+const parkGroup = 16
 
 // parkAfterDefault is how long a write loop stays idle before it parks.
 // Tests shorten it (see TestMain) to run every suite with the loops parking

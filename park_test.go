@@ -41,12 +41,12 @@ func awaitWriteLoops(t *testing.T, n int) {
 }
 
 // TestIdleConnectionsPark: an idle connection keeps no write loop goroutine
-// (it starts parked, and parks again after a second of idleness), and a
+// (it parks after a second of idleness, and again after each use), and a
 // parked connection still echoes, pings on time, and closes cleanly. The
 // whole suite also runs with every write loop parking at its first idle
 // moment (SOCKETS_PARK_AFTER=1ns in .ci/run).
 func TestIdleConnectionsPark(t *testing.T) {
-	const conns = 100 // more than one parker group of 64
+	const conns = 100 // several parker groups
 	o := quietOptions()
 	o.PingPeriod, o.PongWait = 300*time.Millisecond, 10*time.Second
 	s := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[string]) {
@@ -63,7 +63,7 @@ func TestIdleConnectionsPark(t *testing.T) {
 	for i := range clients {
 		clients[i] = s.Dial("/")
 	}
-	// Never used: no write loop has started.
+	// Unused for a second, every write loop has parked.
 	awaitWriteLoops(t, 0)
 
 	for round := range 2 {

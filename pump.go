@@ -211,18 +211,12 @@ func (p *pump) writeLoop() {
 	// kept as durations since the connection was born.
 	p.nextPing, p.deadline = p.PingPeriod, p.PongWait
 	p.ev = events{disconnect: p.Disconnect, stop: p.ctx.Done()}
-	if p.parker != nil {
-		// It starts parked, as if idle since before it was born: a
-		// connection that stays idle never has a write loop goroutine.
-		p.active = -p.parkAfter
-	}
 	p.timer = time.NewTimer(time.Hour)
 	p.ev.timer = p.timer.C
 	p.setTimer()
-	if p.parker != nil {
-		p.parker.park(p)
-		return
-	}
+	// It runs from the start, and parks once idle: a connection that ends
+	// within a second (a burst of short-lived ones) never touches the
+	// parker.
 	go func() { p.writeRun(p.box.wait(&p.ev)) }()
 }
 
