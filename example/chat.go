@@ -123,6 +123,9 @@ func echo[T any](c *sockets.Conn[T]) {
 // name already used in the room on this server is refused with
 // CloseNameTaken.
 func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
+	// The other servers' members (with a Redis backplane), asked before
+	// taking the lock: it may wait for Redis.
+	remote := ch.presence(c.Request.Context(), room)
 	ch.mu.Lock()
 	members := ch.hub.Members(room)
 	if slices.Contains(members, name) {
@@ -132,9 +135,13 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 		return
 	}
 	me := ch.hub.Join(room, name, c.Sender, c.Disconnect, c.Done)
-	ch.mu.Unlock()
-	c.Sender <- &Message{Type: "members", Members: ch.members(c.Request.Context(), room, append(members, name))}
+	// The list, then the announcement, under the lock: a member joining at
+	// the same moment is either in this one's list or heard of after it,
+	// never both nor neither. (A new connection's sender is empty: the list
+	// does not wait.)
+	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
 	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name}, me)
+	ch.mu.Unlock()
 	for {
 		select {
 		case msg := <-c.Receiver:
@@ -151,18 +158,28 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 	}
 }
 
-// members lists room's members on every server (with a Redis backplane,
-// from its presence records), or on this one, local, when the backplane
-// cannot say: sorted, each name once.
-func (ch *chat) members(ctx context.Context, room string, local []string) []string {
+// presence lists the names of room's members on the other servers, as the
+// backplane's presence records have them (none without a backplane, or when
+// Redis does not answer within a second); this server's are the hub's.
+func (ch *chat) presence(ctx context.Context, room string) []string {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	names := local
-	if ps, err := ch.hub.Presence(ctx, room); err == nil {
-		for _, p := range ps {
+	ps, err := ch.hub.Presence(ctx, room)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, p := range ps {
+		if p.Server != ch.hub.Server() {
 			names = append(names, p.Name)
 		}
 	}
+	return names
+}
+
+// merge is the sorted union of the names, each once.
+func merge(remote, local []string, name string) []string {
+	names := append(append(append([]string(nil), remote...), local...), name)
 	slices.Sort(names)
 	return slices.Compact(names)
 }

@@ -176,6 +176,9 @@ func New[T any](opts Options) *Hub[T] {
 	return h
 }
 
+// Server is this server's name in Presence (Options.Server).
+func (h *Hub[T]) Server() string { return h.opts.Server }
+
 // Members lists the names of room's members on this server, sorted.
 func (h *Hub[T]) Members(room string) []string {
 	h.mu.RLock()
