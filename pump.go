@@ -201,11 +201,11 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
-// writeLoop writes what the handler sends, pings the peer, watches the
-// silence deadline, and ends the connection when the handler closes its
-// sender or sends a close code. What it does on each event lives in
-// handle, so that the stack of a loop parked in wait stays shallow, which
-// lets the runtime shrink it: an idle connection costs less.
+// writeLoop starts the write loop, which writes what the handler sends,
+// pings the peer, watches the silence deadline, and ends the connection
+// when the handler closes its sender or sends a close code. writeRun waits
+// for its events and handle acts on each; once idle for parkAfter, the
+// loop hands its wait to the parker and its goroutine returns.
 func (p *pump) writeLoop() {
 	// One timer serves the pings, the silence deadline and parking, all
 	// kept as durations since the connection was born.
