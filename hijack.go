@@ -23,6 +23,7 @@ type upgradeWriter struct {
 	http.ResponseWriter
 	writeWait time.Duration
 	bufs      *sync.Pool
+	parkAfter time.Duration // how long reads stay idle before the read loop parks; 0: never
 
 	header http.Header // the handshake's own headers
 	status int         // what the transport answered with
@@ -63,6 +64,14 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.raw = raw
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
+	// With parking, every byte the transport reads passes the read gate,
+	// the ones the server had buffered past the request included.
+	if buffered, _ := brw.Reader.Peek(brw.Reader.Buffered()); w.parkAfter > 0 {
+		conn.rd.init(raw, w.parkAfter, buffered)
+		if conn.rd.enabled() {
+			_, _ = brw.Reader.Discard(len(buffered))
+		}
+	}
 	w.conn = conn
 	brw.Writer.Reset(conn)
 	_, _ = brw.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -78,8 +87,8 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // maxBatch bounds the bytes a batch holds before they are written out.
 const maxBatch = 64 << 10
 
-// writeConn is the hijacked connection as the transport writes to it and
-// closes it. It bounds every write to the socket by writeWait, whichever
+// writeConn is the hijacked connection as the transport reads it (through
+// the read gate, readgate.go), writes to it and closes it. It bounds every write to the socket by writeWait, whichever
 // goroutine writes (messages, pings, pongs, close frames): setting a
 // deadline does not allocate, unlike the cancellable context the transport
 // would otherwise need per write. Between beginBatch and endBatch it also
@@ -96,6 +105,8 @@ type writeConn struct {
 	net.Conn
 	writeWait time.Duration
 	bufs      *sync.Pool
+
+	rd readGate
 
 	mu       sync.Mutex
 	batching bool
@@ -123,6 +134,24 @@ func (c *writeConn) Write(p []byte) (int, error) {
 		}
 	}
 	return c.write(p)
+}
+
+// Read reads for the transport, through the read gate when the read loop
+// may park.
+func (c *writeConn) Read(p []byte) (int, error) {
+	if !c.rd.enabled() {
+		return c.Conn.Read(p)
+	}
+	return c.rd.read(c.Conn, p)
+}
+
+// closeDeadline bounds the close handshake's reads by t.
+func (c *writeConn) closeDeadline(t time.Time) {
+	if !c.rd.enabled() {
+		_ = c.Conn.SetReadDeadline(t)
+		return
+	}
+	c.rd.closeDeadline(c.Conn, t)
 }
 
 // Close writes out what a batch holds, then closes the socket. A write

@@ -37,7 +37,6 @@ type pump struct {
 	group  *errgroup.Group
 	ctx    context.Context
 	cancel context.CancelFunc
-	loops  sync.WaitGroup // read, write and ping goroutines
 
 	lastRead atomic.Int64 // time since born (stats.born) of the last message or pong read
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
@@ -47,6 +46,9 @@ type pump struct {
 
 	peerClose atomic.Pointer[websocket.CloseError] // the peer's close frame, once read
 	readErr   error                                // the read loop's last error; read after it returned
+
+	rparker *readParker // where an idle read loop parks
+	readID  uint64      // its registration there; under the parker's lock
 
 	// Write loop state.
 	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
@@ -75,7 +77,9 @@ func newPump(c *Connection, bufs *sync.Pool) *pump {
 func (p *pump) run(base context.Context) {
 	p.ctx, p.cancel = context.WithCancel(base)
 	p.group = new(errgroup.Group)
-	p.loops.Add(1)
+	if p.out.rd.enabled() {
+		p.out.rd.arm(p.raw, p.parkAfter) // a peer that never sends parks too
+	}
 	p.group.Go(p.readLoop)
 	p.writer.Add(1)
 	p.writeLoop()
@@ -84,8 +88,7 @@ func (p *pump) run(base context.Context) {
 // wait returns once the connection has ended and every goroutine of it has
 // returned.
 func (p *pump) wait() {
-	_ = p.group.Wait()
-	p.writer.Wait()
+	p.writer.Wait() // its shutdown waits for the group
 	p.cancel()
 }
 
@@ -143,11 +146,22 @@ func (p *pump) onPong(context.Context, []byte) { p.touch() }
 // While the receiver is full it holds one value and reads no further, so the
 // peer meets TCP back-pressure and memory stays bounded; the silence
 // deadline is suspended meanwhile, since unread pongs are not the peer's
-// fault. It never blocks past the connection's end.
+// fault. It never blocks past the connection's end. Once reads have been
+// idle for parkAfter between two messages, it parks (see readgate.go): its
+// goroutine returns, and the read parker runs readLoop again, in a new one,
+// when the socket is readable, in the group again.
 func (p *pump) readLoop() error {
-	defer p.loops.Done()
 	for {
+		p.out.rd.atStart.Store(true)
 		typ, r, err := p.ws.Reader(context.Background())
+		p.out.rd.atStart.Store(false)
+		if errors.Is(err, errPark) {
+			if p.rparker.park(p) {
+				p.stats.parks.Add(1)
+				return nil
+			}
+			continue // not now (the connection is ending), or not possible
+		}
 		if err != nil {
 			return p.finish(p.readEnding(err))
 		}
@@ -423,9 +437,7 @@ func (p *pump) ping() {
 	if p.enabled(LogLevelDebug) {
 		p.logf(LogLevelDebug, p.remoteAddr, "Sending ping")
 	}
-	p.loops.Add(1)
 	p.group.Go(func() error {
-		defer p.loops.Done()
 		defer p.pings.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), min(p.PingPeriod, p.PongWait))
 		defer cancel()
@@ -451,18 +463,24 @@ func (p *pump) shutdown() {
 	// Only if nothing else ended it: the base context was cancelled. It
 	// also cancels the context, so a read loop waiting to deliver gives up.
 	p.finish(shutdownEnding())
+	if p.rparker.unpark(p) {
+		// A parked read loop ends here, as if it had read on and found
+		// the socket closed (see notePeerAnswer): the close handshake's
+		// reads are Close's own.
+		p.readErr = net.ErrClosed
+	}
 	e := p.ending
 	var closeErr error
 	switch e.act {
 	case actClose:
 		// Bound the wait for the peer's close frame; writes are bounded by
 		// WriteWait already.
-		_ = p.raw.SetReadDeadline(time.Now().Add(p.closeWait()))
+		p.out.closeDeadline(time.Now().Add(p.closeWait()))
 		closeErr = p.ws.Close(e.code, e.reason)
 	case actDrop:
 		_ = p.ws.CloseNow()
 	}
-	p.loops.Wait()
+	_ = p.group.Wait()
 	p.notePeerAnswer(e, closeErr)
 
 	rec := e.record(p.peerClose.Load())

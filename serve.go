@@ -75,8 +75,9 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 type endpoint struct {
 	opts      *Options
 	origins   *originPolicy
-	bufs      sync.Pool // message buffers, reused across connections
-	parker    parker    // the idle connections' write loops
+	bufs      sync.Pool  // message buffers, reused across connections
+	parker    parker     // the idle connections' write loops
+	rparker   readParker // their read loops
 	parkAfter time.Duration
 }
 
@@ -123,8 +124,8 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 
 	conn := newConnection(o, remote)
 	p := newPump(conn, &e.bufs)
-	p.parker, p.parkAfter = &e.parker, e.parkAfter
-	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs}
+	p.parker, p.rparker, p.parkAfter = &e.parker, &e.rparker, e.parkAfter
+	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs, parkAfter: e.parkAfter}
 	accept := &websocket.AcceptOptions{
 		InsecureSkipVerify:   true, // the origin was checked above
 		CompressionMode:      o.compressionMode(),

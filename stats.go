@@ -29,6 +29,7 @@ type counters struct {
 	msgsIn, bytesIn   atomic.Int64
 	msgsOut, bytesOut atomic.Int64
 	rtt               atomic.Int64
+	parks             atomic.Int64 // times the read loop parked (tests read it)
 	born              time.Time
 	pending           func() (receiving, sending int) // the box's channel lengths
 }

@@ -1,0 +1,196 @@
+package sockets
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// An idle connection's read loop does not keep a goroutine either (see
+// park.go for the write loop's). The transport reads through a readGate,
+// which sets the socket's read deadline parkAfter after the loop last had
+// data. When the deadline passes while the stream stands between two
+// messages (no frame half read, nothing buffered: the transport asks for
+// the first byte of a header), the gate answers errPark instead of data.
+// The transport's reader then returns that error without having consumed
+// anything, so the read loop can hand the socket to the endpoint's
+// readParker and return; the parker starts a new read loop once the socket
+// is readable (data, a close frame, or the peer gone). A deadline that
+// passes anywhere else is re-armed and the read goes on, unseen by the
+// transport.
+
+// errPark is what the gate answers when the read loop may park.
+var errPark = errors.New("sockets: the read loop parks")
+
+// minRearm bounds how soon a deadline that passed mid-frame fires again.
+const minRearm = time.Millisecond
+
+// readGate is the read side of the hijacked connection, as the transport
+// reads it. Its reads happen under the transport's read lock, one at a
+// time; mu guards what the shutdown sets concurrently.
+type readGate struct {
+	after  time.Duration   // park after this long without data; 0: never
+	rc     syscall.RawConn // the socket, for the parker's readiness wait
+	prefix []byte          // what the server had read past the handshake
+
+	track frameTrack
+	armed bool // a park deadline is set
+	got   bool // data arrived since it was set
+
+	atStart atomic.Bool // the read loop waits for a message's first frame
+
+	mu      sync.Mutex
+	closing bool      // the close handshake owns the deadline now
+	closeAt time.Time // the close handshake's deadline
+
+	inSet uint64 // the number of the parker's epoll set the socket is in (0: none); under the parker's lock
+}
+
+// init enables parking for c, when its socket can be waited for without a
+// read (a TCP or Unix socket; not TLS).
+func (g *readGate) init(c net.Conn, after time.Duration, buffered []byte) {
+	sc, ok := c.(syscall.Conn)
+	if !ok || after <= 0 {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	g.rc, g.after = rc, after
+	g.prefix = append([]byte(nil), buffered...)
+}
+
+// enabled reports whether the read loop may park.
+func (g *readGate) enabled() bool { return g.after > 0 }
+
+// read reads from c into p for the transport.
+func (g *readGate) read(c net.Conn, p []byte) (int, error) {
+	if len(g.prefix) > 0 {
+		n := copy(p, g.prefix)
+		g.prefix = g.prefix[n:]
+		g.track.feed(p[:n])
+		return n, nil
+	}
+	for {
+		n, err := c.Read(p)
+		if n > 0 {
+			g.track.feed(p[:n])
+			if g.armed {
+				g.got = true
+			} else {
+				g.arm(c, g.after)
+			}
+			return n, err
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		park, retry := g.expired(c)
+		switch {
+		case park:
+			return 0, errPark
+		case !retry:
+			return 0, err
+		}
+	}
+}
+
+// arm sets the park deadline d from now.
+func (g *readGate) arm(c net.Conn, d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return
+	}
+	g.armed, g.got = true, false
+	_ = c.SetReadDeadline(time.Now().Add(d))
+}
+
+// expired decides what a passed deadline means: park (the loop may give up
+// its goroutine), retry (the read goes on, the deadline re-armed if it was
+// ours), or neither (it was the close handshake's: the error stands).
+func (g *readGate) expired(c net.Conn) (park, retry bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false, time.Now().Before(g.closeAt)
+	}
+	if !g.got && g.atStart.Load() && g.track.boundary() {
+		g.armed = false
+		_ = c.SetReadDeadline(time.Time{})
+		return true, false
+	}
+	g.got = false
+	_ = c.SetReadDeadline(time.Now().Add(max(g.after, minRearm)))
+	return false, true
+}
+
+// closeDeadline bounds the close handshake's reads by t; the gate leaves
+// the deadline alone from then on.
+func (g *readGate) closeDeadline(c net.Conn, t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closing, g.closeAt = true, t
+	_ = c.SetReadDeadline(t)
+}
+
+// frameTrack follows the frame boundaries of what the peer sent, so that
+// the gate knows whether a read would start a new frame. Only the header's
+// length fields are looked at; the payload is skipped by count.
+type frameTrack struct {
+	hdr     [10]byte // the header so far: two bytes and up to eight of length
+	hn      int      // header bytes seen
+	payload uint64   // payload bytes still to come
+}
+
+// feed advances the tracker over b.
+func (t *frameTrack) feed(b []byte) {
+	for len(b) > 0 {
+		if t.payload > 0 {
+			k := min(t.payload, uint64(len(b)))
+			t.payload -= k
+			b = b[k:]
+			continue
+		}
+		if t.hn < len(t.hdr) {
+			t.hdr[t.hn] = b[0]
+		}
+		t.hn++
+		b = b[1:]
+		if t.hn < 2 {
+			continue
+		}
+		ext := 0
+		switch t.hdr[1] & 0x7f {
+		case 126:
+			ext = 2
+		case 127:
+			ext = 8
+		}
+		size := 2 + ext
+		if t.hdr[1]&0x80 != 0 {
+			size += 4 // the mask key
+		}
+		if t.hn < size {
+			continue
+		}
+		switch ext {
+		case 0:
+			t.payload = uint64(t.hdr[1] & 0x7f)
+		case 2:
+			t.payload = uint64(binary.BigEndian.Uint16(t.hdr[2:4]))
+		default:
+			t.payload = binary.BigEndian.Uint64(t.hdr[2:10])
+		}
+		t.hn = 0
+	}
+}
+
+// boundary reports whether the stream stands between two frames.
+func (t *frameTrack) boundary() bool { return t.hn == 0 && t.payload == 0 }

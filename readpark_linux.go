@@ -1,0 +1,154 @@
+package sockets
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// readParker holds the parked read loops of one endpoint: their sockets
+// are in an epoll set of its own, each registered for one readiness event.
+// The epoll descriptor is itself waited for through the runtime's poller,
+// so a parker costs one goroutine while anything is parked and no thread.
+type readParker struct {
+	mu     sync.Mutex
+	ep     *os.File         // the epoll set; nil while nothing is parked
+	epfd   int              // its descriptor (os.File.Fd would make it blocking)
+	parked map[uint64]*pump // by registration id
+	next   uint64           // the last registration id
+	sets   uint64           // epoll sets opened so far: the current one's number
+}
+
+// park registers p's socket for its next readiness event and reports
+// whether it did; if so, p's read loop returns and the parker starts it
+// again when the socket is readable. It refuses once the connection is
+// ending, so that shutdown's unpark never misses a parked loop.
+func (rp *readParker) park(p *pump) bool {
+	g := &p.out.rd
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if p.ctx.Err() != nil {
+		return false
+	}
+	if rp.ep == nil {
+		if err := rp.start(); err != nil {
+			p.logf(LogLevelDebug, p.remoteAddr, "Read loop stays: %v", err)
+			return false
+		}
+	}
+	rp.next++
+	id := rp.next
+	ev := syscall.EpollEvent{
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+		Fd:     int32(uint32(id)),
+		Pad:    int32(uint32(id >> 32)),
+	}
+	op := syscall.EPOLL_CTL_MOD
+	if g.inSet != rp.sets {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	epfd := rp.epfd
+	var err error
+	if cerr := g.rc.Control(func(fd uintptr) {
+		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
+	}); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		rp.retireIfIdle()
+		return false
+	}
+	g.inSet = rp.sets
+	rp.parked[id] = p
+	p.readID = id
+	return true
+}
+
+// unpark takes p out if it is parked, and reports whether it was: its read
+// loop ends there. Once it has returned, no read loop of p starts again.
+func (rp *readParker) unpark(p *pump) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.parked[p.readID] != p {
+		return false
+	}
+	delete(rp.parked, p.readID)
+	rp.retireIfIdle()
+	return true
+}
+
+// start opens the epoll set and the goroutine that waits on it.
+func (rp *readParker) start() error {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		_ = syscall.Close(epfd)
+		return fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "sockets-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("epoll: %w", err)
+	}
+	rp.ep, rp.epfd = f, epfd
+	rp.sets++
+	if rp.parked == nil {
+		rp.parked = make(map[uint64]*pump)
+	}
+	go rp.run(rc)
+	return nil
+}
+
+// retireIfIdle closes the epoll set once nothing is parked; its goroutine
+// then returns.
+func (rp *readParker) retireIfIdle() {
+	if len(rp.parked) == 0 && rp.ep != nil {
+		_ = rp.ep.Close()
+		rp.ep = nil
+	}
+}
+
+// run waits for readiness events on one epoll set until it is closed, and
+// starts the read loop of each parked connection whose socket is ready.
+func (rp *readParker) run(rc syscall.RawConn) {
+	var evs [64]syscall.EpollEvent
+	for {
+		n := 0
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				k, err := syscall.EpollWait(int(fd), evs[:], 0)
+				switch {
+				case err == syscall.EINTR:
+					continue
+				case err != nil:
+					return true // the set is closed or broken: the next Read says so
+				}
+				n = k
+				return k > 0
+			}
+		})
+		if err != nil || n == 0 {
+			return
+		}
+		for _, ev := range evs[:n] {
+			rp.wake(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+		}
+	}
+}
+
+// wake starts the read loop registered as id, unless shutdown took it out.
+func (rp *readParker) wake(id uint64) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if p := rp.parked[id]; p != nil {
+		delete(rp.parked, id)
+		rp.retireIfIdle()
+		// Under the lock: shutdown's unpark, and its wait for the group
+		// after it, come after this.
+		p.group.Go(p.readLoop)
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package sockets
+
+// readParker is Linux's epoll set of parked read loops; elsewhere a read
+// loop keeps its goroutine while idle.
+type readParker struct{}
+
+// park never parks here.
+func (*readParker) park(*pump) bool { return false }
+
+// unpark has nothing to take out here.
+func (*readParker) unpark(*pump) bool { return false }

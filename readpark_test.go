@@ -1,0 +1,129 @@
+//go:build linux
+
+package sockets
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// clientFrame builds one masked client frame with the given FIN bit.
+func clientFrame(fin bool, opcode byte, payload []byte) []byte {
+	f := maskedFrame(opcode, payload)
+	if !fin {
+		f[0] &^= 0x80
+	}
+	return f
+}
+
+// TestReadParkStress runs the read loop's parking (readgate.go) against a
+// raw-frame client that splits its frames at random bytes and pauses
+// between the pieces, so that the park deadline passes mid-header,
+// mid-payload, between the fragments of a message, after a ping inside a
+// fragmented message, and between messages; the first frames even arrive
+// with the handshake request. With parkAfter at 1ns every idle moment at a
+// message boundary parks the read loop. Each of the runs must echo every
+// message intact and in order, answer every ping, close cleanly with 1000,
+// and must have parked.
+func TestReadParkStress(t *testing.T) {
+	checkLeaks(t)
+	saved := parkAfterDefault
+	parkAfterDefault = time.Nanosecond
+	t.Cleanup(func() { parkAfterDefault = saved })
+
+	const runs = 200
+	parks := make(chan int64, runs)
+	logs := &logBuffer{}
+	ts := serve(t, Messages(testOptions(logs)), func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
+		for {
+			select {
+			case m := <-in:
+				out <- m
+			case <-done:
+				parks <- c.stats.parks.Load()
+				return
+			}
+		}
+	})
+	var total int64
+	for run := range runs {
+		rng := rand.New(rand.NewPCG(uint64(run), 7))
+		long := bytes.Repeat([]byte{'a' + byte(run%26)}, 126+rng.IntN(400))
+		want := []string{fmt.Sprint("m", run), string(long), fmt.Sprint("frag-", run, "-ment")}
+		// The stream, in three parts: a short message and a ping; a 126+
+		// byte message; a message in three fragments with a ping between
+		// the first two. Between parts the client pauses for longer than
+		// the gate takes to park (two re-arms of minRearm).
+		parts := [][]byte{
+			append(clientFrame(true, opText, []byte(want[0])), clientFrame(true, opPing, []byte("p1"))...),
+			clientFrame(true, opText, long),
+			slices.Concat(
+				clientFrame(false, opText, []byte(want[2][:4])),
+				clientFrame(true, opPing, []byte("p2")),
+				clientFrame(false, opContinuation, []byte(want[2][4:9])),
+				clientFrame(true, opContinuation, []byte(want[2][9:]))),
+		}
+		// Some of the first part goes with the handshake request.
+		first := rng.IntN(8)
+		r := ts.raw("GET", "", upgradeHeaders("http://"+ts.host), parts[0][:first])
+		if r.status != 101 {
+			t.Fatalf("run %d: handshake: %d %q", run, r.status, r.body)
+		}
+		c := &rawClient{t: t, conn: r.conn, br: r.br}
+		parts[0] = parts[0][first:]
+		for _, rest := range parts {
+			for len(rest) > 0 {
+				n := min(len(rest), 1+rng.IntN(9))
+				c.send(rest[:n])
+				rest = rest[n:]
+				if rng.IntN(8) == 0 {
+					time.Sleep(time.Duration(rng.IntN(1500)) * time.Microsecond) // let the deadline pass mid-frame
+				}
+			}
+			time.Sleep(3 * minRearm) // let the read loop park
+		}
+		var got []string
+		pongs := 0
+		for len(got) < len(want) || pongs < 2 {
+			f, err := c.next()
+			if err != nil {
+				t.Fatalf("run %d: after %q and %d pongs: %v", run, got, pongs, err)
+			}
+			switch f.opcode {
+			case opText:
+				got = append(got, string(f.payload))
+			case opPong:
+				pongs++
+			case opPing:
+			default:
+				t.Fatalf("run %d: unexpected %v", run, f)
+			}
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("run %d: message %d is %.40q, want %.40q", run, i, got[i], want[i])
+			}
+		}
+		c.send(closeFrame(1000, "bye"))
+		if _, closing := c.untilClose(); closing.opcode != opClose {
+			t.Fatalf("run %d: %v", run, closing)
+		} else if code, _ := closing.closeCode(); code != 1000 {
+			t.Fatalf("run %d: close code %d, want 1000", run, code)
+		}
+		_ = c.conn.Close()
+		select {
+		case n := <-parks:
+			if n == 0 {
+				t.Fatalf("run %d: the read loop never parked", run)
+			}
+			total += n
+		case <-time.After(wait):
+			t.Fatalf("run %d: the handler did not end", run)
+		}
+	}
+	t.Logf("%d runs, %d parks of the read loop", runs, total)
+}
