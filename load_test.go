@@ -45,12 +45,15 @@ func raiseFileLimit(t *testing.T) uint64 {
 	return lim.Cur
 }
 
-func memInUse() uint64 {
+// memInUse returns the bytes of heap spans and goroutine stacks in use, and
+// of those the live ones: the heap's live objects and the stacks. The
+// difference is free room in partly used spans.
+func memInUse() (inUse, live uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse + ms.StackInuse, ms.HeapAlloc + ms.StackInuse
 }
 
 // TestLoad holds 10 000 connections, each exchanging messages with an echo
@@ -77,7 +80,8 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	})
-	baseG, baseB := runtime.NumGoroutine(), memInUse()
+	baseG := runtime.NumGoroutine()
+	baseB, baseL := memInUse()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$", "-test.v")
 	cmd.Env = append(os.Environ(), "SOCKETS_LOAD_ADDR="+ts.host)
@@ -107,14 +111,18 @@ func TestLoad(t *testing.T) {
 	if n := open.Load(); n != loadConns {
 		t.Fatalf("the server holds %d connections, want %d", n, loadConns)
 	}
-	used, g := memInUse()-baseB, runtime.NumGoroutine()-baseG
-	t.Logf("%d connections (open-file limit %d): %.0f bytes and %.2f goroutines per connection on the server",
-		loadConns, limit, float64(used)/loadConns, float64(g)/loadConns)
-	// Idle for a while, each write loop has handed its wait to a parker.
-	time.Sleep(1500 * time.Millisecond)
-	used, g = memInUse()-baseB, runtime.NumGoroutine()-baseG
-	t.Logf("idle for 1.5 s: %.0f bytes and %.2f goroutines per connection on the server",
-		float64(used)/loadConns, float64(g)/loadConns)
+	used, live := memInUse()
+	g := runtime.NumGoroutine() - baseG
+	t.Logf("%d connections (open-file limit %d): %.0f bytes (%.0f live) and %.2f goroutines per connection on the server",
+		loadConns, limit, float64(used-baseB)/loadConns, float64(live-baseL)/loadConns, float64(g)/loadConns)
+	// Idle for a while, each loop has parked: the write loop a second
+	// after its last event, the read loop one to two seconds after its
+	// last data.
+	time.Sleep(2500 * time.Millisecond)
+	used, live = memInUse()
+	g = runtime.NumGoroutine() - baseG
+	t.Logf("idle for 2.5 s: %.0f bytes (%.0f live) and %.2f goroutines per connection on the server",
+		float64(used-baseB)/loadConns, float64(live-baseL)/loadConns, float64(g)/loadConns)
 
 	_ = stdin.Close() // the client closes every connection and exits
 	for lines.Scan() {

@@ -11,9 +11,10 @@ import (
 
 // TestMain fails the run if any goroutine outlives the tests and examples.
 // With SOCKETS_PARK_AFTER set (a duration, e.g. 1ns), every connection's
-// write loop parks after that much idleness instead of one second: .ci/run
+// write loop and read loop park after that much idleness instead of one
+// second (the read loop after at least a millisecond mid-frame): .ci/run
 // runs the whole suite so a second time, every guarantee tested with the
-// write loops parking at their first idle moment.
+// loops parking at their first idle moment.
 func TestMain(m *testing.M) {
 	if v := os.Getenv("SOCKETS_PARK_AFTER"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -13,7 +13,8 @@ import (
 // write loops of up to parkGroup connections; when one of them has an event,
 // it starts that write loop again with the event, exactly as the loop's own
 // wait would have returned it. A busy connection never parks: parkAfter
-// counts from its last event other than its timer.
+// counts from its last event other than its timer. The read loop parks
+// its own way (readgate.go, readpark_linux.go).
 
 // parkGroup is how many parked write loops one goroutine waits for. Each
 // park and each wake costs the group's goroutine a reflect.Select over
