@@ -117,7 +117,7 @@ func BenchmarkCompression(b *testing.B) {
 			const conns = 300
 			for range b.N {
 				srv, open := compressionServer[*Doc](m.opts)
-				baseH, baseS := heapAndStacks()
+				baseH, _, baseS := heapAndStacks()
 				cls := make([]*websocket.Conn, conns)
 				ctx := context.Background()
 				for i := range cls {
@@ -130,7 +130,7 @@ func BenchmarkCompression(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				heap, stacks := heapAndStacks()
+				heap, _, stacks := heapAndStacks()
 				b.ReportMetric(float64(heap+stacks-baseH-baseS)/conns, "B/conn")
 				for _, c := range cls {
 					_ = c.Close(websocket.StatusNormalClosure, "")

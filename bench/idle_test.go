@@ -1,20 +1,28 @@
 package bench
 
 import (
+	"io"
+	"log"
+	"slices"
+	"sync/atomic"
+
+	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/hub"
+	"gopkg.in/macaron.v1"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 )
 
-// heapAndStacks returns the bytes in use by the heap and goroutine stacks
-// after two collections.
-func heapAndStacks() (heap, stacks uint64) {
+// heapAndStacks returns the bytes in use by the heap (spans in use, and
+// live objects) and by goroutine stacks after two collections.
+func heapAndStacks() (heap, live, stacks uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse, ms.StackInuse
+	return ms.HeapInuse, ms.HeapAlloc, ms.StackInuse
 }
 
 // waitGoroutines waits, bounded, until at most n goroutines run.
@@ -30,24 +38,59 @@ func waitGoroutines(n int) int {
 // measures them.
 const idleFor = 1500 * time.Millisecond
 
+// idleContenders are the echo servers and, of ours, a chat connection: a
+// member of a hub room, as in the example.
+var idleContenders = append(slices.Clip(echoContenders), contender{"ours-chat", oursChatServer})
+
+// oursChatServer is this package's middleware behind Macaron, each
+// connection a member of one hub room, broadcasting what it receives to it.
+func oursChatServer() *server {
+	h := hub.New[string](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	var open atomic.Int64
+	m := macaron.New()
+	m.Get("/ws", sockets.Messages(quiet()), func(in <-chan string, out chan<- string, disc chan<- int, done <-chan bool) {
+		open.Add(1)
+		defer open.Add(-1)
+		me := h.Join("lobby", "", out, disc, done)
+		defer me.Leave()
+		for {
+			select {
+			case v := <-in:
+				h.Broadcast("lobby", v)
+			case <-done:
+				return
+			}
+		}
+	})
+	s := httpServer(m, &open, nil)
+	stop := s.close
+	s.close = func() {
+		stop()
+		h.Close()
+	}
+	return s
+}
+
 // BenchmarkIdle: 2000 open idle connections. It reports the bytes (heap and
 // stacks) and goroutines each connection costs, client side included (the
 // client holds a net.Conn and a 4 KiB read buffer per connection, the same
 // for every contender; "tcp" shows that floor), and the goroutines left once
-// all are closed.
+// all are closed. live-B/conn counts live heap objects instead of heap
+// spans in use (B/conn), which also hold the free room that other
+// connections' freed objects left in them.
 func BenchmarkIdle(b *testing.B) {
 	const conns = 2000
-	for _, c := range echoContenders {
+	for _, c := range idleContenders {
 		run(b, c, func(b *testing.B, s *server) {
 			for i := 0; i < b.N; i++ {
 				baseG := runtime.NumGoroutine()
-				baseH, baseS := heapAndStacks()
+				baseH, baseL, baseS := heapAndStacks()
 				cls := dialAll(b, s, conns)
 				waitOpen(b, s, conns)
-				// Idle means idle for a while: ours hands an idle write
-				// loop to a shared parker after one second.
+				// Idle means idle for a while: ours parks an idle
+				// connection's loops after one second.
 				time.Sleep(idleFor)
-				heap, stacks := heapAndStacks()
+				heap, live, stacks := heapAndStacks()
 				g := runtime.NumGoroutine()
 				for _, cl := range cls {
 					cl.close()
@@ -55,6 +98,7 @@ func BenchmarkIdle(b *testing.B) {
 				waitOpen(b, s, 0)
 				left := waitGoroutines(baseG) - baseG
 				b.ReportMetric(float64(heap+stacks-baseH-baseS)/conns, "B/conn")
+				b.ReportMetric(float64(live+stacks-baseL-baseS)/conns, "live-B/conn")
 				b.ReportMetric(float64(stacks-baseS)/conns, "stack-B/conn")
 				b.ReportMetric(float64(g-baseG)/conns, "goroutines/conn")
 				b.ReportMetric(float64(left), "goroutines-left")
