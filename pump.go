@@ -160,7 +160,10 @@ func (p *pump) readLoop() error {
 				p.stats.parks.Add(1)
 				return nil
 			}
-			continue // not now (the connection is ending), or not possible
+			if p.ctx.Err() == nil {
+				p.out.rd.stopParking() // the socket cannot be waited for
+			}
+			continue
 		}
 		if err != nil {
 			return p.finish(p.readEnding(err))

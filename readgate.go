@@ -47,6 +47,7 @@ type readGate struct {
 	mu      sync.Mutex
 	closing bool      // the close handshake owns the deadline now
 	closeAt time.Time // the close handshake's deadline
+	stuck   bool      // the parker could not take the socket: never park again
 
 	inSet uint64 // the number of the parker's epoll set the socket is in (0: none); under the parker's lock
 }
@@ -121,6 +122,10 @@ func (g *readGate) expired(c net.Conn) (park, retry bool) {
 	if g.closing {
 		return false, time.Now().Before(g.closeAt)
 	}
+	if g.stuck {
+		_ = c.SetReadDeadline(time.Time{})
+		return false, true
+	}
 	if !g.got && g.atStart.Load() && g.track.boundary() {
 		g.armed = false
 		_ = c.SetReadDeadline(time.Time{})
@@ -129,6 +134,14 @@ func (g *readGate) expired(c net.Conn) (park, retry bool) {
 	g.got = false
 	_ = c.SetReadDeadline(time.Now().Add(max(g.after, minRearm)))
 	return false, true
+}
+
+// stopParking keeps the read loop on its goroutine from now on: the parker
+// could not register the socket.
+func (g *readGate) stopParking() {
+	g.mu.Lock()
+	g.stuck = true
+	g.mu.Unlock()
 }
 
 // closeDeadline bounds the close handshake's reads by t; the gate leaves

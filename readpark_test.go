@@ -11,15 +11,6 @@ import (
 	"time"
 )
 
-// clientFrame builds one masked client frame with the given FIN bit.
-func clientFrame(fin bool, opcode byte, payload []byte) []byte {
-	f := maskedFrame(opcode, payload)
-	if !fin {
-		f[0] &^= 0x80
-	}
-	return f
-}
-
 // TestReadParkStress runs the read loop's parking (readgate.go) against a
 // raw-frame client that splits its frames at random bytes and pauses
 // between the pieces, so that the park deadline passes mid-header,
@@ -59,13 +50,13 @@ func TestReadParkStress(t *testing.T) {
 		// the first two. Between parts the client pauses for longer than
 		// the gate takes to park (two re-arms of minRearm).
 		parts := [][]byte{
-			append(clientFrame(true, opText, []byte(want[0])), clientFrame(true, opPing, []byte("p1"))...),
-			clientFrame(true, opText, long),
+			append(fragment(opText, []byte(want[0]), true), fragment(opPing, []byte("p1"), true)...),
+			fragment(opText, long, true),
 			slices.Concat(
-				clientFrame(false, opText, []byte(want[2][:4])),
-				clientFrame(true, opPing, []byte("p2")),
-				clientFrame(false, opContinuation, []byte(want[2][4:9])),
-				clientFrame(true, opContinuation, []byte(want[2][9:]))),
+				fragment(opText, []byte(want[2][:4]), false),
+				fragment(opPing, []byte("p2"), true),
+				fragment(opContinuation, []byte(want[2][4:9]), false),
+				fragment(opContinuation, []byte(want[2][9:]), true)),
 		}
 		// Some of the first part goes with the handshake request.
 		first := rng.IntN(8)
