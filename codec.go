@@ -57,16 +57,16 @@ type box interface {
 	// lens returns how many values wait in the receiver and the sender.
 	lens() (receiving, sending int)
 
-	// selectCases are what wait waits on, indexed by caseSend,
+	// appendCases appends what wait waits on, in the order caseSend,
 	// caseDisconnect, caseTimer and caseStop: a parked write loop's wait,
 	// done by a parker.
-	selectCases(ev *events) []reflect.SelectCase
-	// woke stages what the chosen case of selectCases yielded and returns
+	appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase
+	// woke stages what the chosen case of appendCases yielded and returns
 	// the event wait would have.
 	woke(chosen int, v reflect.Value, ok bool, ev *events) event
 }
 
-// wokeOn maps the chosen case of a box's selectCases to its event; stage
+// wokeOn maps the chosen case of a box's appendCases to its event; stage
 // keeps a value received from the sender.
 func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect.Value)) event {
 	switch chosen {
@@ -104,9 +104,6 @@ type chanBox[T any] struct {
 	send, recv chan T
 	in, out    T
 	codec      wireCodec[T]
-
-	cases    *[4]reflect.SelectCase // made when the write loop first parks
-	casesFor *events
 }
 
 // wireCodec turns the values of one kind into frames and back.
@@ -199,13 +196,12 @@ func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
 
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
 
-func (b *chanBox[T]) selectCases(ev *events) []reflect.SelectCase {
-	if b.casesFor != ev {
-		b.cases = new([4]reflect.SelectCase)
-		buildCases(b.cases, reflect.ValueOf(b.send), ev)
-		b.casesFor = ev
-	}
-	return b.cases[:]
+// appendCases builds the cases afresh (nothing allocates): a parked
+// connection keeps no copy of them.
+func (b *chanBox[T]) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
+	var cases [4]reflect.SelectCase
+	buildCases(&cases, reflect.ValueOf(b.send), ev)
+	return append(dst, cases[:]...)
 }
 
 func (b *chanBox[T]) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
@@ -421,6 +417,10 @@ func (b *jsonBox) selectCases(ev *events) []reflect.SelectCase {
 		b.casesFor = ev
 	}
 	return b.cases[:]
+}
+
+func (b *jsonBox) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
+	return append(dst, b.selectCases(ev)...)
 }
 
 func (b *jsonBox) woke(chosen int, v reflect.Value, ok bool, ev *events) event {

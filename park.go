@@ -68,7 +68,8 @@ func (pk *parker) park(p *pump) {
 // run waits for the group's write loops until none is left.
 func (pk *parker) run(g *parkedGroup) {
 	const fixed = 1 // the wake case
-	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}}
+	cases := make([]reflect.SelectCase, fixed, fixed+4*parkGroup) // full size at once
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
 	var pumps []*pump
 	for {
 		pk.mu.Lock()
@@ -90,7 +91,7 @@ func (pk *parker) run(g *parkedGroup) {
 		pk.mu.Unlock()
 		cases = cases[:fixed]
 		for _, p := range pumps {
-			cases = append(cases, p.box.selectCases(&p.ev)...)
+			cases = p.box.appendCases(cases, &p.ev)
 		}
 		chosen, v, ok := reflect.Select(cases)
 		if chosen < fixed {

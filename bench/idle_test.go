@@ -1,9 +1,14 @@
 package bench
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"log"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/go-macaron/sockets"
@@ -72,10 +77,10 @@ func oursChatServer() *server {
 }
 
 // BenchmarkIdle: 2000 open idle connections. It reports the bytes (heap and
-// stacks) and goroutines each connection costs, client side included (the
-// client holds a net.Conn and a 4 KiB read buffer per connection, the same
-// for every contender; "tcp" shows that floor), and the goroutines left once
-// all are closed. live-B/conn counts live heap objects instead of heap
+// stacks) and goroutines each connection costs the server (the clients run
+// in a process of their own, TestIdleClients; "tcp" shows the floor of a
+// goroutine and a 4 KiB buffer per connection), and the goroutines left
+// once all are closed. live-B/conn counts live heap objects instead of heap
 // spans in use (B/conn), which also hold the free room that other
 // connections' freed objects left in them.
 func BenchmarkIdle(b *testing.B) {
@@ -85,16 +90,14 @@ func BenchmarkIdle(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				baseG := runtime.NumGoroutine()
 				baseH, baseL, baseS := heapAndStacks()
-				cls := dialAll(b, s, conns)
+				leave := idleClients(b, s, conns)
 				waitOpen(b, s, conns)
 				// Idle means idle for a while: ours parks an idle
 				// connection's loops after one second.
 				time.Sleep(idleFor)
 				heap, live, stacks := heapAndStacks()
 				g := runtime.NumGoroutine()
-				for _, cl := range cls {
-					cl.close()
-				}
+				leave()
 				waitOpen(b, s, 0)
 				left := waitGoroutines(baseG) - baseG
 				b.ReportMetric(float64(heap+stacks-baseH-baseS)/conns, "B/conn")
@@ -104,6 +107,77 @@ func BenchmarkIdle(b *testing.B) {
 				b.ReportMetric(float64(left), "goroutines-left")
 			}
 		})
+	}
+}
+
+// idleClients opens n connections to s from a client process (this test
+// binary again, running TestIdleClients) and returns once they are open;
+// the returned func closes them and waits for the process to exit.
+func idleClients(b *testing.B, s *server, n int) (leave func()) {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestIdleClients$", "-test.bench=^$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "BENCH_IDLE_ADDR="+s.addr, "BENCH_IDLE_PATH="+s.path,
+		"BENCH_IDLE_CONNS="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	// Bounded: the process is killed if it neither connects nor exits in time.
+	kill := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() && lines.Text() != "ready" {
+	}
+	if lines.Text() != "ready" {
+		_ = cmd.Wait()
+		b.Fatal("the client process did not open its connections")
+	}
+	return func() {
+		_ = stdin.Close() // the client process closes its connections and exits
+		for lines.Scan() {
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("the client process: %v", err)
+		}
+		kill.Stop()
+	}
+}
+
+// TestIdleClients is BenchmarkIdle's client process: it opens
+// $BENCH_IDLE_CONNS connections, says "ready", and holds them, without
+// reading, until its stdin is closed.
+func TestIdleClients(t *testing.T) {
+	addr := os.Getenv("BENCH_IDLE_ADDR")
+	if addr == "" {
+		t.Skip("BenchmarkIdle's client process")
+	}
+	n, err := strconv.Atoi(os.Getenv("BENCH_IDLE_CONNS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls := make([]*wsClient, 0, n)
+	for range n {
+		c, err := dialWS(addr, os.Getenv("BENCH_IDLE_PATH"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cls = append(cls, c)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range cls {
+		c.close()
 	}
 }
 
