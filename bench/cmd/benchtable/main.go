@@ -199,8 +199,12 @@ func targets(res results) string {
 		{"JSON 64 B echo, ns/op (vs C plus encoding/json)", "BenchmarkJSON/doc=small-2", "ours-json", "ns/op", "<= 1.3 x C", func(r float64) bool { return r <= 1.3 }, false, "coder-json"},
 		{"server allocs per echoed 32 B message", "BenchmarkEcho/size=32-2", "ours-bytes", "allocs/op", "<= 2", func(v float64) bool { return v <= 2 }, true, ""},
 		{"server bytes per echoed 16 KiB message", "BenchmarkEcho/size=16384-2", "ours-bytes", "B/op", "<= 0.5 x C", func(r float64) bool { return r <= 0.5 }, false, ""},
-		{"idle bytes per connection", "BenchmarkIdle-2", "ours-bytes", "B/conn", "<= 1.75 x C", func(r float64) bool { return r <= 1.75 }, false, ""},
+		{"idle server bytes per connection (Messages)", "BenchmarkIdle-2", "ours-messages", "B/conn", "<= 1.5 x C", func(r float64) bool { return r <= 1.5 }, false, ""},
+		{"idle server bytes per connection (ByteSliceMessages)", "BenchmarkIdle-2", "ours-bytes", "B/conn", "<= 1.5 x C", func(r float64) bool { return r <= 1.5 }, false, ""},
+		{"idle server bytes per connection (net/http front)", "BenchmarkIdle-2", "ours-nethttp", "B/conn", "<= 1.5 x C", func(r float64) bool { return r <= 1.5 }, false, ""},
+		{"idle server bytes per connection (chat, a hub room member)", "BenchmarkIdle-2", "ours-chat", "B/conn", "<= 1.5 x C", func(r float64) bool { return r <= 1.5 }, false, ""},
 		{"idle goroutines per connection", "BenchmarkIdle-2", "ours-bytes", "goroutines/conn", "<= 4", func(v float64) bool { return v <= 4 }, true, ""},
+		{"idle goroutines per connection (chat)", "BenchmarkIdle-2", "ours-chat", "goroutines/conn", "<= 4", func(v float64) bool { return v <= 4 }, true, ""},
 		{"handshakes per second", "BenchmarkHandshake-2", "ours-bytes", "handshakes/s", ">= 0.9 x C", func(r float64) bool { return r >= 0.9 }, false, ""},
 		{"p99 latency at the fixed rate", "BenchmarkLatency-2", "ours-bytes", "p99-µs", "<= 1.1 x C", func(r float64) bool { return r <= 1.1 }, false, ""},
 	}
