@@ -67,7 +67,7 @@ func (pk *parker) park(p *pump) {
 
 // run waits for the group's write loops until none is left.
 func (pk *parker) run(g *parkedGroup) {
-	const fixed = 1 // the wake case
+	const fixed = 1                                               // the wake case
 	cases := make([]reflect.SelectCase, fixed, fixed+4*parkGroup) // full size at once
 	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
 	var pumps []*pump
