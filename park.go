@@ -67,8 +67,9 @@ func (pk *parker) park(p *pump) {
 
 // run waits for the group's write loops until none is left.
 func (pk *parker) run(g *parkedGroup) {
-	const fixed = 1                                               // the wake case
-	cases := make([]reflect.SelectCase, fixed, fixed+4*parkGroup) // full size at once
+	// The wake case, then four per parked write loop, at full size at once.
+	const fixed = 1
+	cases := make([]reflect.SelectCase, fixed, fixed+4*parkGroup)
 	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
 	var pumps []*pump
 	for {
