@@ -19,13 +19,20 @@ import (
 // it only serves to cancel the group.
 var errEnded = errors.New("sockets: connection ended")
 
-// pump runs one connection: a read loop and a write/ping loop in one
-// errgroup, under a context of the connection's own. Whichever loop sees the
-// end first records it (finish), which cancels the context; the write loop
-// then shuts the connection down (shutdown): it closes the socket as the
-// recorded ending says, waits for the read loop and any ping, and tells the
-// handler. Shutting down from the write loop, rather than from a third
-// goroutine, saves a goroutine stack per connection.
+// pump runs one connection: a read loop and the pings in an errgroup, and a
+// write loop, under a context of the connection's own. Whichever loop sees
+// the end first records it (finish), which cancels the context; the write
+// loop then shuts the connection down (shutdown): it closes the socket as
+// the recorded ending says, waits for the group (the read loop and any
+// ping), and tells the handler. Shutting down from the write loop, rather
+// than from a third goroutine, saves a goroutine stack per connection.
+//
+// Either loop may park while idle (park.go, readgate.go): its goroutine
+// returns and a new one takes over at its next event. The write loop's
+// life is counted by a WaitGroup of its own (writer); a parked read loop
+// has left the group, and the read parker starts it in the group again,
+// under its lock, so that shutdown's unpark and its wait for the group come
+// after any such start.
 type pump struct {
 	*Connection
 	ws   *websocket.Conn
