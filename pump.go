@@ -168,7 +168,11 @@ func (p *pump) readLoop() error {
 				return nil
 			}
 			if p.ctx.Err() == nil {
-				p.out.rd.stopParking() // the socket cannot be waited for
+				// The socket cannot be waited for: read on its goroutine.
+				p.out.rd.stopParking()
+				if p.enabled(LogLevelDebug) {
+					p.logf(LogLevelDebug, p.remoteAddr, "The read loop cannot park: its socket cannot be polled")
+				}
 			}
 			continue
 		}

@@ -4,11 +4,20 @@ package sockets
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	gorilla "github.com/gorilla/websocket"
+	"gopkg.in/macaron.v1"
 )
 
 // TestReadParkStress runs the read loop's parking (readgate.go) against a
@@ -117,4 +126,86 @@ func TestReadParkStress(t *testing.T) {
 		}
 	}
 	t.Logf("%d runs, %d parks of the read loop", runs, total)
+}
+
+// refusingListener hands out TCP connections whose raw descriptor cannot
+// be reached (Control fails), as a socket epoll would refuse.
+type refusingListener struct{ net.Listener }
+
+func (l refusingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return refusingConn{c.(*net.TCPConn)}, nil
+}
+
+type refusingConn struct{ *net.TCPConn }
+
+func (c refusingConn) SyscallConn() (syscall.RawConn, error) {
+	rc, err := c.TCPConn.SyscallConn()
+	return refusingRaw{rc}, err
+}
+
+type refusingRaw struct{ syscall.RawConn }
+
+func (refusingRaw) Control(func(uintptr)) error { return errors.New("refused for the test") }
+
+// TestReadParkRefused: when the read parker cannot register a socket, the
+// connection goes on unparked, for good (one attempt, logged once), and
+// still echoes every message and closes cleanly, with every loop parking at
+// its first idle moment.
+func TestReadParkRefused(t *testing.T) {
+	checkLeaks(t)
+	saved := parkAfterDefault
+	parkAfterDefault = time.Nanosecond
+	t.Cleanup(func() { parkAfterDefault = saved })
+
+	logs := &logBuffer{}
+	parks := make(chan int64, 1)
+	m := macaron.New()
+	m.Get("/ws", Messages(testOptions(logs)), func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
+		for {
+			select {
+			case v := <-in:
+				out <- v
+			case <-done:
+				parks <- c.stats.parks.Load()
+				return
+			}
+		}
+	})
+	srv := httptest.NewUnstartedServer(m)
+	srv.Listener = refusingListener{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ws, _, err := gorilla.DefaultDialer.Dial("ws://"+host+"/ws", http.Header{"Origin": {"http://" + host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for i := range 20 {
+		want := fmt.Sprint("m", i)
+		write(t, ws, gorilla.TextMessage, []byte(want))
+		if _, got := readMessage(t, ws); string(got) != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
+		time.Sleep(3 * minRearm) // idle at a message boundary: the gate asks to park
+	}
+	closeFrom(t, ws, 1000, "bye")
+	if code, _ := readClose(t, ws); code != 1000 {
+		t.Fatalf("close %d, want 1000", code)
+	}
+	select {
+	case n := <-parks:
+		if n != 0 {
+			t.Fatalf("parked %d times on a socket the parker cannot register", n)
+		}
+	case <-time.After(wait):
+		t.Fatal("the handler did not end")
+	}
+	if n := strings.Count(logs.String(), "The read loop cannot park"); n != 1 {
+		t.Fatalf("%d lines say the read loop cannot park, want 1:\n%s", n, logs)
+	}
 }
