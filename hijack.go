@@ -66,11 +66,9 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
 	// With parking, every byte the transport reads passes the read gate,
 	// the ones the server had buffered past the request included.
-	if buffered, _ := brw.Reader.Peek(brw.Reader.Buffered()); w.parkAfter > 0 {
-		conn.rd.init(raw, w.parkAfter, buffered)
-		if conn.rd.enabled() {
-			_, _ = brw.Reader.Discard(len(buffered))
-		}
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	if conn.rd.init(raw, w.parkAfter, buffered) {
+		_, _ = brw.Reader.Discard(len(buffered))
 	}
 	w.conn = conn
 	brw.Writer.Reset(conn)
@@ -88,10 +86,10 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const maxBatch = 64 << 10
 
 // writeConn is the hijacked connection as the transport reads it (through
-// the read gate, readgate.go), writes to it and closes it. It bounds every write to the socket by writeWait, whichever
-// goroutine writes (messages, pings, pongs, close frames): setting a
-// deadline does not allocate, unlike the cancellable context the transport
-// would otherwise need per write. Between beginBatch and endBatch it also
+// the read gate, readgate.go), writes to it and closes it. It bounds every
+// write to the socket by writeWait, whichever goroutine writes (messages,
+// pings, pongs, close frames): setting a deadline does not allocate, unlike
+// the cancellable context the transport would otherwise need per write. Between beginBatch and endBatch it also
 // gathers what is written, so that the frames of several queued messages
 // (and a large message's header and payload) reach the socket in one system
 // call.

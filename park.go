@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 )
@@ -77,11 +78,8 @@ func (pk *parker) run(g *parkedGroup) {
 		g.mu.Lock()
 		if len(g.pumps) == 0 {
 			// Retire: under pk.mu, so that no park can pick this group.
-			for i, x := range pk.free {
-				if x == g {
-					pk.free = append(pk.free[:i], pk.free[i+1:]...)
-					break
-				}
+			if i := slices.Index(pk.free, g); i >= 0 {
+				pk.free = slices.Delete(pk.free, i, i+1)
 			}
 			g.mu.Unlock()
 			pk.mu.Unlock()
@@ -113,14 +111,8 @@ func (pk *parker) unpark(g *parkedGroup, p *pump) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	wasFull := len(g.pumps) == parkGroup
-	for i, x := range g.pumps {
-		if x == p {
-			last := len(g.pumps) - 1
-			g.pumps[i] = g.pumps[last]
-			g.pumps[last] = nil
-			g.pumps = g.pumps[:last]
-			break
-		}
+	if i := slices.Index(g.pumps, p); i >= 0 {
+		g.pumps = slices.Delete(g.pumps, i, i+1) // clears the freed slot
 	}
 	if wasFull {
 		pk.free = append(pk.free, g)

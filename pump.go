@@ -59,7 +59,7 @@ type pump struct {
 
 	// Write loop state.
 	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
-	parker    *parker        // where an idle write loop parks; nil: it never does
+	parker    *parker        // where an idle write loop parks
 	parkAfter time.Duration  // how long the write loop stays idle before it parks
 	active    time.Duration  // since born: the write loop's last event other than its timer
 	timerAt   time.Duration  // since born: when the timer fires
@@ -85,7 +85,7 @@ func (p *pump) run(base context.Context) {
 	p.ctx, p.cancel = context.WithCancel(base)
 	p.group = new(errgroup.Group)
 	if p.out.rd.enabled() {
-		p.out.rd.arm(p.raw, p.parkAfter) // a peer that never sends parks too
+		p.out.rd.arm(p.raw) // a peer that never sends parks too
 	}
 	p.group.Go(p.readLoop)
 	p.writer.Add(1)
@@ -163,18 +163,19 @@ func (p *pump) readLoop() error {
 		typ, r, err := p.ws.Reader(context.Background())
 		p.out.rd.atStart.Store(false)
 		if errors.Is(err, errPark) {
-			if p.rparker.park(p) {
+			parked, perr := p.rparker.park(p)
+			if parked {
 				p.stats.parks.Add(1)
 				return nil
 			}
-			if p.ctx.Err() == nil {
+			if perr != nil {
 				// The socket cannot be waited for: read on its goroutine.
 				p.out.rd.stopParking()
 				if p.enabled(LogLevelDebug) {
-					p.logf(LogLevelDebug, p.remoteAddr, "The read loop cannot park: its socket cannot be polled")
+					p.logf(LogLevelDebug, p.remoteAddr, "The read loop cannot park: %v", perr)
 				}
 			}
-			continue
+			continue // parked or not, the connection reads on
 		}
 		if err != nil {
 			return p.finish(p.readEnding(err))
@@ -263,14 +264,12 @@ func (p *pump) writeRun(e event) {
 			p.writer.Done()
 			return
 		}
-		if p.parker != nil {
-			if time.Since(p.stats.born)-p.active >= p.parkAfter {
-				p.parker.park(p)
-				return
-			}
-			if p.timerAt > p.active+p.parkAfter {
-				p.setTimer() // wake to park, once idle long enough
-			}
+		if time.Since(p.stats.born)-p.active >= p.parkAfter {
+			p.parker.park(p)
+			return
+		}
+		if p.timerAt > p.active+p.parkAfter {
+			p.setTimer() // wake to park, once idle long enough
 		}
 		e = p.box.wait(&p.ev)
 	}
@@ -281,7 +280,7 @@ func (p *pump) writeRun(e event) {
 func (p *pump) setTimer() {
 	now := time.Since(p.stats.born)
 	next := min(p.nextPing, p.deadline)
-	if park := p.active + p.parkAfter; p.parker != nil && park > now {
+	if park := p.active + p.parkAfter; park > now {
 		next = min(next, park)
 	}
 	p.timerAt = max(next, now)

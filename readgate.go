@@ -53,18 +53,20 @@ type readGate struct {
 }
 
 // init enables parking for c, when its socket can be waited for without a
-// read (a TCP or Unix socket; not TLS).
-func (g *readGate) init(c net.Conn, after time.Duration, buffered []byte) {
+// read (a TCP or Unix socket; not TLS), and reports whether it did; the
+// gate then hands out buffered first.
+func (g *readGate) init(c net.Conn, after time.Duration, buffered []byte) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok || after <= 0 {
-		return
+		return false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	g.rc, g.after = rc, after
 	g.prefix = append([]byte(nil), buffered...)
+	return true
 }
 
 // enabled reports whether the read loop may park.
@@ -85,7 +87,7 @@ func (g *readGate) read(c net.Conn, p []byte) (int, error) {
 			if g.armed {
 				g.got = true
 			} else {
-				g.arm(c, g.after)
+				g.arm(c)
 			}
 			return n, err
 		}
@@ -102,15 +104,15 @@ func (g *readGate) read(c net.Conn, p []byte) (int, error) {
 	}
 }
 
-// arm sets the park deadline d from now.
-func (g *readGate) arm(c net.Conn, d time.Duration) {
+// arm sets the park deadline, after from now.
+func (g *readGate) arm(c net.Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
 		return
 	}
 	g.armed, g.got = true, false
-	_ = c.SetReadDeadline(time.Now().Add(d))
+	_ = c.SetReadDeadline(time.Now().Add(g.after))
 }
 
 // expired decides what a passed deadline means: park (the loop may give up

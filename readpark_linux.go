@@ -22,19 +22,19 @@ type readParker struct {
 
 // park registers p's socket for its next readiness event and reports
 // whether it did; if so, p's read loop returns and the parker starts it
-// again when the socket is readable. It refuses once the connection is
-// ending, so that shutdown's unpark never misses a parked loop.
-func (rp *readParker) park(p *pump) bool {
+// again when the socket is readable. It refuses without an error once the
+// connection is ending, so that shutdown's unpark never misses a parked
+// loop, and with one when the socket cannot be registered.
+func (rp *readParker) park(p *pump) (bool, error) {
 	g := &p.out.rd
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if p.ctx.Err() != nil {
-		return false
+		return false, nil
 	}
 	if rp.ep == nil {
 		if err := rp.start(); err != nil {
-			p.logf(LogLevelDebug, p.remoteAddr, "Read loop stays: %v", err)
-			return false
+			return false, err
 		}
 	}
 	rp.next++
@@ -57,12 +57,12 @@ func (rp *readParker) park(p *pump) bool {
 	}
 	if err != nil {
 		rp.retireIfIdle()
-		return false
+		return false, fmt.Errorf("epoll_ctl: %w", err)
 	}
 	g.inSet = rp.sets
 	rp.parked[id] = p
 	p.readID = id
-	return true
+	return true, nil
 }
 
 // unpark takes p out if it is parked, and reports whether it was: its read

@@ -6,8 +6,8 @@ package sockets
 // loop keeps its goroutine while idle.
 type readParker struct{}
 
-// park never parks here.
-func (*readParker) park(*pump) bool { return false }
+// park never parks here (the read gate never asks it to).
+func (*readParker) park(*pump) (bool, error) { return false, nil }
 
 // unpark has nothing to take out here.
 func (*readParker) unpark(*pump) bool { return false }

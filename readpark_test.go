@@ -20,6 +20,14 @@ import (
 	"gopkg.in/macaron.v1"
 )
 
+// parkAtOnce has the endpoints the test makes park their loops at the
+// first idle moment (parkAfter 1ns), until the test ends.
+func parkAtOnce(t *testing.T) {
+	saved := parkAfterDefault
+	parkAfterDefault = time.Nanosecond
+	t.Cleanup(func() { parkAfterDefault = saved })
+}
+
 // TestReadParkStress runs the read loop's parking (readgate.go) against a
 // raw-frame client that splits its frames at random bytes and pauses
 // between the pieces, so that the park deadline passes mid-header,
@@ -31,9 +39,7 @@ import (
 // and must have parked.
 func TestReadParkStress(t *testing.T) {
 	checkLeaks(t)
-	saved := parkAfterDefault
-	parkAfterDefault = time.Nanosecond
-	t.Cleanup(func() { parkAfterDefault = saved })
+	parkAtOnce(t)
 
 	const runs = 200
 	parks := make(chan int64, runs)
@@ -157,9 +163,7 @@ func (refusingRaw) Control(func(uintptr)) error { return errors.New("refused for
 // its first idle moment.
 func TestReadParkRefused(t *testing.T) {
 	checkLeaks(t)
-	saved := parkAfterDefault
-	parkAfterDefault = time.Nanosecond
-	t.Cleanup(func() { parkAfterDefault = saved })
+	parkAtOnce(t)
 
 	logs := &logBuffer{}
 	parks := make(chan int64, 1)

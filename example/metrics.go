@@ -16,8 +16,8 @@ func metricsHandler(m *sockets.Metrics, rooms *hub.Hub[*Message]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s := m.Snapshot()
 		var b strings.Builder
-		metric := func(name, kind, help string, value int64) {
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, kind, name, value)
+		metric := func(name, kind, help string, value any) { // an integer or a float64
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", name, help, name, kind, name, value)
 		}
 		metric("sockets_connections_open", "gauge", "WebSocket connections open now.", s.Open)
 		metric("sockets_connections_accepted_total", "counter", "WebSocket connections upgraded.", s.Accepted)
@@ -47,8 +47,7 @@ func metricsHandler(m *sockets.Metrics, rooms *hub.Hub[*Message]) http.Handler {
 		metric("hub_received_total", "counter", "Broadcasts received from the other servers.", h.Received)
 		metric("hub_duplicates_total", "counter", "Broadcasts received twice and dropped.", h.Duplicates)
 		metric("hub_lost_total", "counter", "Broadcasts of other servers known missed (sequence gaps).", h.Lost)
-		fmt.Fprintf(&b, "# HELP hub_backplane_lag_seconds Publish-to-arrival time of the last broadcast received.\n"+
-			"# TYPE hub_backplane_lag_seconds gauge\nhub_backplane_lag_seconds %g\n", h.BackplaneLag.Seconds())
+		metric("hub_backplane_lag_seconds", "gauge", "Publish-to-arrival time of the last broadcast received.", h.BackplaneLag.Seconds())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = w.Write([]byte(b.String()))
 	})

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -48,24 +49,15 @@ func (h *Hub[T]) unwatch(m *Member[T]) {
 	w := m.watcher
 	w.mu.Lock()
 	wasFull := len(w.members) == watchGroup
-	for i, x := range w.members {
-		if x == m {
-			last := len(w.members) - 1
-			w.members[i] = w.members[last]
-			w.members[last] = nil
-			w.members = w.members[:last]
-			break
-		}
+	if i := slices.Index(w.members, m); i >= 0 {
+		w.members = slices.Delete(w.members, i, i+1) // clears the freed slot
 	}
 	empty := len(w.members) == 0
 	w.mu.Unlock()
 	switch {
 	case empty:
-		for i, x := range h.free {
-			if x == w {
-				h.free = append(h.free[:i], h.free[i+1:]...)
-				break
-			}
+		if i := slices.Index(h.free, w); i >= 0 {
+			h.free = slices.Delete(h.free, i, i+1)
 		}
 		close(w.stop)
 	case wasFull:
