@@ -28,6 +28,22 @@ func parkAtOnce(t *testing.T) {
 	t.Cleanup(func() { parkAfterDefault = saved })
 }
 
+// echoCountingParks is a handler that echoes each message and, once the
+// connection has ended, sends how many times its read loop parked.
+func echoCountingParks(parks chan<- int64) func(<-chan string, chan<- string, <-chan bool, *Connection) {
+	return func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
+		for {
+			select {
+			case m := <-in:
+				out <- m
+			case <-done:
+				parks <- c.stats.parks.Load()
+				return
+			}
+		}
+	}
+}
+
 // TestReadParkStress runs the read loop's parking (readgate.go) against a
 // raw-frame client that splits its frames at random bytes and pauses
 // between the pieces, so that the park deadline passes mid-header,
@@ -44,17 +60,7 @@ func TestReadParkStress(t *testing.T) {
 	const runs = 200
 	parks := make(chan int64, runs)
 	logs := &logBuffer{}
-	ts := serve(t, Messages(testOptions(logs)), func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
-		for {
-			select {
-			case m := <-in:
-				out <- m
-			case <-done:
-				parks <- c.stats.parks.Load()
-				return
-			}
-		}
-	})
+	ts := serve(t, Messages(testOptions(logs)), echoCountingParks(parks))
 	var total int64
 	for run := range runs {
 		rng := rand.New(rand.NewPCG(uint64(run), 7))
@@ -168,17 +174,7 @@ func TestReadParkRefused(t *testing.T) {
 	logs := &logBuffer{}
 	parks := make(chan int64, 1)
 	m := macaron.New()
-	m.Get("/ws", Messages(testOptions(logs)), func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
-		for {
-			select {
-			case v := <-in:
-				out <- v
-			case <-done:
-				parks <- c.stats.parks.Load()
-				return
-			}
-		}
-	})
+	m.Get("/ws", Messages(testOptions(logs)), echoCountingParks(parks))
 	srv := httptest.NewUnstartedServer(m)
 	srv.Listener = refusingListener{srv.Listener}
 	srv.Start()
