@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/go-macaron/sockets/internal/encodeonce"
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
 // event is what woke the write loop.
@@ -116,18 +116,18 @@ type wireCodec[T any] interface {
 	release()
 }
 
-// newChanBox returns the box for channels of T, dispatching as JSON(T{})
-// does on the type: string is text, []byte is binary, anything else is
-// JSON of T.
-func newChanBox[T any](send, recv chan T, bufs *sync.Pool, codec JSONCodec) *chanBox[T] {
+// newChanBox returns the box for channels of T, whose kind decides its
+// frames (internal/kind): a string kind is text, a slice of bytes binary,
+// anything else JSON of T. prep holds the frames prepared for its values.
+func newChanBox[T any](send, recv chan T, bufs *sync.Pool, codec JSONCodec, prep *preparedFrames) *chanBox[T] {
 	var c wireCodec[T]
-	switch any(*new(T)).(type) {
-	case string:
-		c = any(textCodec{}).(wireCodec[T])
-	case []byte:
-		c = any(bytesCodec{}).(wireCodec[T])
+	switch kind.For[T]() {
+	case kind.Text:
+		c = textCodec[T]{}
+	case kind.Binary:
+		c = bytesCodec[T]{}
 	default:
-		c = newJSONCodec[T](bufs, codec)
+		c = newJSONCodec[T](bufs, codec, prep)
 	}
 	return &chanBox[T]{send: send, recv: recv, codec: c}
 }
@@ -214,34 +214,35 @@ func (b *chanBox[T]) sent() {
 	b.codec.release()
 }
 
-// textCodec: any message arrives as a new string; a string goes out as one
-// text frame.
-type textCodec struct{}
+// textCodec carries a T of string kind: any message arrives as a new
+// string; a string goes out as one text frame.
+type textCodec[T any] struct{}
 
-func (textCodec) fromWire(p []byte) (string, error) { return string(p), nil }
+func (textCodec[T]) fromWire(p []byte) (T, error) { return kind.FromString[T](string(p)), nil }
 
 // toWire views the string's bytes without copying. The transport only reads
 // a server's outgoing payload (it masks client frames alone), so the string
 // is never written through this view.
-func (textCodec) toWire(s string) (websocket.MessageType, []byte, error) {
+func (textCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
+	s := kind.String(v)
 	return websocket.MessageText, unsafe.Slice(unsafe.StringData(s), len(s)), nil
 }
 
-func (textCodec) release() {}
+func (textCodec[T]) release() {}
 
-// bytesCodec: any message arrives as a new, non-nil slice; a slice goes out
-// as one binary frame, as it is.
-type bytesCodec struct{}
+// bytesCodec carries a slice of bytes: any message arrives as a new,
+// non-nil slice; a slice goes out as one binary frame, as it is.
+type bytesCodec[T any] struct{}
 
-func (bytesCodec) fromWire(p []byte) ([]byte, error) {
-	return append(make([]byte, 0, len(p)), p...), nil
+func (bytesCodec[T]) fromWire(p []byte) (T, error) {
+	return kind.FromBytes[T](append(make([]byte, 0, len(p)), p...)), nil
 }
 
-func (bytesCodec) toWire(p []byte) (websocket.MessageType, []byte, error) {
-	return websocket.MessageBinary, p, nil
+func (bytesCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
+	return websocket.MessageBinary, kind.Bytes(v), nil
 }
 
-func (bytesCodec) release() {}
+func (bytesCodec[T]) release() {}
 
 // jsonCodec: a message is decoded into a new T, as JSON(T{}) decodes into a
 // new *T (for a pointer type T, "null" gives a pointer to the zero value);
@@ -252,10 +253,11 @@ type jsonCodec[T any] struct {
 	codec JSONCodec
 	bufs  *sync.Pool
 	buf   *[]byte
+	prep  *preparedFrames
 }
 
-func newJSONCodec[T any](bufs *sync.Pool, codec JSONCodec) *jsonCodec[T] {
-	c := &jsonCodec[T]{bufs: bufs, codec: codec}
+func newJSONCodec[T any](bufs *sync.Pool, codec JSONCodec, prep *preparedFrames) *jsonCodec[T] {
+	c := &jsonCodec[T]{bufs: bufs, codec: codec, prep: prep}
 	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
 		c.elem = t.Elem()
 	}
@@ -288,45 +290,34 @@ func (c *jsonCodec[T]) named() reflect.Type {
 }
 
 func (c *jsonCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
-	if c.elem != nil {
-		if b, ok, err := sharedEncoding(c.codec, v); ok {
-			if err != nil {
-				return 0, nil, fmt.Errorf("encode %v as JSON: %w", reflect.TypeFor[T](), err)
-			}
-			return websocket.MessageText, b, nil
-		}
-	}
-	buf, err := encodeJSON(c.bufs, c.codec, v)
-	c.buf = buf
-	if err != nil {
-		return 0, nil, fmt.Errorf("encode %v as JSON: %w", reflect.TypeFor[T](), err)
-	}
-	return websocket.MessageText, *buf, nil
+	frame, err := jsonFrame(c.prep, c.codec, c.bufs, &c.buf, any(v), c.elem != nil)
+	return websocket.MessageText, frame, err
 }
 
 func (c *jsonCodec[T]) release() { releaseBuf(c.bufs, &c.buf) }
 
-// encodeJSON writes v's encoding into a pooled buffer, which the caller
-// gives back with releaseBuf.
-func encodeJSON(bufs *sync.Pool, codec JSONCodec, v any) (*[]byte, error) {
-	buf := bufs.Get().(*[]byte)
-	var err error
-	*buf, err = codec.AppendEncode((*buf)[:0], v)
-	return buf, err
-}
-
-// sharedEncoding returns the encoding of a pointer v that a hub marked as
-// sent to many connections: the first connection encodes it, the others
-// reuse the bytes. ok is false when v is not marked or codec is not one of
-// this package's (a user's codec may not be comparable, or may encode per
-// connection).
-func sharedEncoding(codec JSONCodec, v any) (b []byte, ok bool, err error) {
-	switch codec.(type) {
-	case FastJSON, StdJSON:
-	default:
-		return nil, false, nil
+// jsonFrame is the one way a JSON value goes out, on either front: the
+// frame prepared for v (Connection.Prepare), when v is a pointer and one
+// was, else v's encoding by codec as v is now, written into a buffer from
+// bufs that *buf holds until releaseBuf. An error names v's type.
+func jsonFrame(prep *preparedFrames, codec JSONCodec, bufs *sync.Pool, buf **[]byte, v any, pointer bool) ([]byte, error) {
+	var (
+		frame    []byte
+		err      error
+		prepared bool
+	)
+	if pointer {
+		frame, err, prepared = prep.take(v)
 	}
-	return encodeonce.Shared.Encoded(v, codec)
+	if !prepared {
+		*buf = bufs.Get().(*[]byte)
+		**buf, err = codec.AppendEncode((**buf)[:0], v)
+		frame = **buf
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode %T as JSON: %w", v, err)
+	}
+	return frame, nil
 }
 
 // releaseBuf puts *buf back in the pool, if any.
@@ -364,6 +355,7 @@ type jsonBox struct {
 	codec      JSONCodec
 	bufs       *sync.Pool
 	buf        *[]byte
+	prep       *preparedFrames
 
 	cases    [4]reflect.SelectCase
 	casesFor *events
@@ -439,18 +431,12 @@ func (b *jsonBox) poll() bool {
 // encode marshals the staged value before any frame is opened, so a value
 // that cannot be encoded sends nothing.
 func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
-	v := b.out.Interface()
-	if p, ok, err := sharedEncoding(b.codec, v); ok && err == nil {
-		return websocket.MessageText, p, nil
-	}
-	buf, err := encodeJSON(b.bufs, b.codec, v)
-	b.buf = buf
+	frame, err := jsonFrame(b.prep, b.codec, b.bufs, &b.buf, b.out.Interface(), true)
 	if err != nil {
-		typ := b.out.Type()
 		b.sent()
-		return 0, nil, fmt.Errorf("encode %v as JSON: %w", typ, err)
+		return 0, nil, err
 	}
-	return websocket.MessageText, *b.buf, nil
+	return websocket.MessageText, frame, nil
 }
 
 func (b *jsonBox) lens() (int, int) { return b.recv.Len(), b.send.Len() }

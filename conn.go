@@ -57,6 +57,7 @@ type Connection struct {
 	record      atomic.Pointer[CloseRecord] // set before Done fires
 	closeReason atomic.Pointer[string]      // the reason CloseWithReason gave
 	stats       counters
+	prepared    preparedFrames // frames encoded ahead for values on the sender
 }
 
 // RemoteAddr returns the peer's address, as the request gave it.

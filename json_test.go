@@ -107,7 +107,7 @@ func normalRaw(d probeDoc) probeDoc {
 // fronts' JSON paths.
 func TestJSONCodecOption(t *testing.T) {
 	c := &countingCodec{}
-	b := newChanBox[*probeDoc](nil, nil, nil, c)
+	b := newChanBox[*probeDoc](nil, nil, nil, c, nil)
 	if err := b.decode([]byte(`{"name":"x"}`)); err != nil || b.in.Name != "x" || c.decodes != 1 {
 		t.Fatalf("decode: %v %+v %d", err, b.in, c.decodes)
 	}

@@ -39,11 +39,13 @@ type Conn[T any] struct {
 // Handler returns an http.Handler that serves a WebSocket on every request
 // and hands h the connection's channels, for any net/http server or router
 // (http.ServeMux, chi, gorilla/mux, echo's and gin's net/http adapters).
-// The type of the values decides their frames, as JSON(T{}) does: string
-// values are text frames, []byte values binary frames, and any other T is
-// JSON (one text frame of encoding/json Encoder output per value, trailing
-// newline included; a message that does not decode ends the connection
-// with 1007).
+// The kind of T decides the frames, by the rule JSON(T{}) follows: a type
+// of string kind (string or a named string type) is one text frame per
+// value, a slice of bytes ([]byte or a named type of it) one binary frame,
+// and any other T is JSON (one text frame of encoding/json Encoder output
+// per value, trailing newline included; a message that does not decode
+// ends the connection with 1007). A value put on Sender is encoded when the
+// connection takes it from there, as it is then.
 //
 // The checks before the upgrade are the Macaron constructors': a method
 // other than GET gets 405, a disallowed Origin 403, an invalid handshake
@@ -63,7 +65,7 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 			return
 		}
 		send, recv := make(chan T, o.SendChannelBuffer), make(chan T, o.RecvChannelBuffer)
-		p.box = newChanBox(send, recv, &e.bufs, o.JSONCodec)
+		p.box = newChanBox(send, recv, &e.bufs, o.JSONCodec, &p.prepared)
 		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
 			Connection: p.Connection, Request: r}
 		e.run(p, r, func() { h(c) })

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"gopkg.in/macaron.v1"
+
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
 // Messages returns a handler that upgrades the request to a WebSocket and
@@ -38,53 +40,61 @@ func ByteSliceMessages(options ...*Options) macaron.Handler {
 // <-chan *T (each message from the peer decoded into a new *T) and
 // chan<- *T (each value goes out as one text frame of encoding/json Encoder
 // output, trailing newline included), with the same error, disconnect and
-// done channels. A message that does not decode ends the connection with 1007;
-// a value that cannot be encoded ends it with 1011 and sends nothing.
+// done channels. A value is encoded when the connection takes it from the
+// sender, as it is then. A message that does not decode ends the connection
+// with 1007; a value that cannot be encoded ends it with 1011 and sends
+// nothing.
 //
 // As in the original, the kind of T decides: a string kind (string or a named
 // string type) behaves exactly as Messages, and a slice kind exactly as
-// ByteSliceMessages, without JSON encoding. JSON(nil) panics.
+// ByteSliceMessages, without JSON encoding (Handler follows the same rule,
+// except that a slice of anything but bytes is JSON there, since its
+// channels carry T itself). JSON(nil) panics.
 func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
 	if bindStruct == nil {
 		panic("sockets: JSON(nil): pass a value of the type to bind, such as JSON(Message{})")
 	}
 	o := withDefaults(options)
 	t := reflect.TypeOf(bindStruct)
-	switch t.Kind() {
-	case reflect.String:
+	switch kind.Of(t) {
+	case kind.Text:
 		return newMiddleware(o, stringKind(o))
-	case reflect.Slice:
+	case kind.Binary:
 		return newMiddleware(o, bytesKind(o))
-	default:
-		return newMiddleware(o, jsonKind(o, t))
 	}
+	if t.Kind() == reflect.Slice {
+		// The original's quirk, kept because handlers are typed against
+		// it: any slice binds byte slices.
+		return newMiddleware(o, bytesKind(o))
+	}
+	return newMiddleware(o, jsonKind(o, t))
 }
 
-// kind makes the channels of one connection, maps them into the handler's
+// binder makes the channels of one connection, maps them into the handler's
 // injector and returns the box that moves their values.
-type kind func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box
+type binder func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box
 
-func stringKind(o *Options) kind {
+func stringKind(o *Options) binder {
 	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
 		mc := &MessageConnection{Connection: c,
 			Sender: make(chan string, o.SendChannelBuffer), Receiver: make(chan string, o.RecvChannelBuffer)}
 		ctx.Map((<-chan string)(mc.Receiver))
 		ctx.Map((chan<- string)(mc.Sender))
-		return newChanBox(mc.Sender, mc.Receiver, bufs, o.JSONCodec)
+		return newChanBox(mc.Sender, mc.Receiver, bufs, o.JSONCodec, &c.prepared)
 	}
 }
 
-func bytesKind(o *Options) kind {
+func bytesKind(o *Options) binder {
 	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
 		bc := &ByteSliceConnection{Connection: c,
 			Sender: make(chan []byte, o.SendChannelBuffer), Receiver: make(chan []byte, o.RecvChannelBuffer)}
 		ctx.Map((<-chan []byte)(bc.Receiver))
 		ctx.Map((chan<- []byte)(bc.Sender))
-		return newChanBox(bc.Sender, bc.Receiver, bufs, o.JSONCodec)
+		return newChanBox(bc.Sender, bc.Receiver, bufs, o.JSONCodec, &c.prepared)
 	}
 }
 
-func jsonKind(o *Options, t reflect.Type) kind {
+func jsonKind(o *Options, t reflect.Type) binder {
 	ptr := reflect.PointerTo(t)
 	both := reflect.ChanOf(reflect.BothDir, ptr)
 	recvType := reflect.ChanOf(reflect.RecvDir, ptr)
@@ -94,7 +104,7 @@ func jsonKind(o *Options, t reflect.Type) kind {
 			Sender: reflect.MakeChan(both, o.SendChannelBuffer), Receiver: reflect.MakeChan(both, o.RecvChannelBuffer)}
 		ctx.Set(recvType, jc.Receiver.Convert(recvType))
 		ctx.Set(sendType, jc.Sender.Convert(sendType))
-		return &jsonBox{elem: t, send: jc.Sender, recv: jc.Receiver, codec: o.JSONCodec, bufs: bufs}
+		return &jsonBox{elem: t, send: jc.Sender, recv: jc.Receiver, codec: o.JSONCodec, bufs: bufs, prep: &c.prepared}
 	}
 }
 
@@ -103,11 +113,11 @@ func jsonKind(o *Options, t reflect.Type) kind {
 // serves every connection made with the same options.
 type middleware struct {
 	*endpoint
-	kind kind
+	bind binder
 }
 
-func newMiddleware(o *Options, k kind) macaron.Handler {
-	m := &middleware{endpoint: newEndpoint(o), kind: k}
+func newMiddleware(o *Options, b binder) macaron.Handler {
+	m := &middleware{endpoint: newEndpoint(o), bind: b}
 	return m.serve
 }
 
@@ -119,7 +129,7 @@ func (m *middleware) serve(c *macaron.Context) {
 	if p == nil {
 		return
 	}
-	p.box = m.kind(p.Connection, c, &m.bufs)
+	p.box = m.bind(p.Connection, c, &m.bufs)
 	c.Map(p.Connection)
 	c.Map((<-chan error)(p.Error))
 	c.Map((chan<- int)(p.Disconnect))

@@ -6,7 +6,7 @@ import "testing"
 func BenchmarkStats(b *testing.B) {
 	c := newConnection(withDefaults(nil), "127.0.0.1:1")
 	recv, send := make(chan string, 10), make(chan string, 10)
-	c.stats.pending = newChanBox(send, recv, nil, nil).lens
+	c.stats.pending = newChanBox(send, recv, nil, nil, nil).lens
 	c.stats.read(100)
 	b.ReportAllocs()
 	for range b.N {

@@ -134,7 +134,7 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 		<-c.Done
 		return
 	}
-	me := ch.hub.Join(room, name, c.Sender, c.Disconnect, c.Done)
+	me := ch.hub.JoinConn(room, name, c)
 	// The list, then the announcement, under the lock: a member joining at
 	// the same moment is either in this one's list or heard of after it,
 	// never both nor neither. (A new connection's sender is empty: the list

@@ -28,11 +28,11 @@ func macaronApp(a *app, ch *chat, o, chatOpts *sockets.Options, logger *log.Logg
 		echo(&sockets.Conn[[]byte]{Receiver: in, Sender: out, Done: done})
 	})
 	m.Get("/sockets/rooms/:room/:name", track, sockets.JSON(Message{}, chatOpts),
-		func(ctx *macaron.Context, receiver <-chan *Message, sender chan<- *Message,
+		func(ctx *macaron.Context, conn *sockets.Connection, receiver <-chan *Message, sender chan<- *Message,
 			done <-chan bool, disconnect chan<- int, errc <-chan error) {
 			ch.serve(ctx.Params("room"), ctx.Params("name"), &sockets.Conn[*Message]{
 				Receiver: receiver, Sender: sender, Error: errc, Disconnect: disconnect, Done: done,
-				Request: ctx.Req.Request})
+				Connection: conn, Request: ctx.Req.Request})
 		})
 	return m
 }

@@ -1,9 +1,9 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"github.com/go-macaron/sockets/internal/encodeonce"
 	"sort"
 	"sync"
 	"time"
@@ -131,15 +131,23 @@ func (b *bridge[T]) present(room, name string, here bool) {
 	}
 }
 
-// publish numbers, encodes and queues v for the backplane; a slow or
+// publish numbers, encodes and queues p for the backplane; a slow or
 // absent backplane never holds up the caller.
-func (b *bridge[T]) publish(room string, v T, to string) {
+func (b *bridge[T]) publish(room string, p *parcel[T], to string) {
 	h := b.h
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	seq := b.seq[room] + 1
 	msg := appendEnvelope(make([]byte, 0, 64), envelope{node: h.node, seq: seq, sentAt: time.Now().UnixNano(), to: to})
-	msg, err := h.codec.appendPayload(msg, v, h.shared)
+	var err error
+	if p.prepared() {
+		msg = append(msg, p.frame...)
+		if p.err != nil {
+			err = fmt.Errorf("encode %T: %w", p.v, p.err)
+		}
+	} else {
+		msg, err = h.codec.appendPayload(msg, p.v)
+	}
 	if err == nil {
 		select {
 		case b.outbox <- Message{Room: room, Data: msg}:
@@ -243,8 +251,9 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 		h.opts.Logger.Printf("backplane message for room %q: %v", room, err)
 		return
 	}
-	if h.shared {
-		encodeonce.Shared.Mark(any(v))
+	var frame []byte
+	if h.codec.elem != nil {
+		frame = bytes.Clone(e.body) // the publisher's encoding: the frame itself
 	}
-	h.deliver(room, v, nil, e.to)
+	h.deliver(room, h.codec.newParcel(v, frame), nil, e.to)
 }

@@ -8,49 +8,32 @@ import (
 	"strconv"
 
 	"github.com/go-macaron/sockets"
-	"github.com/go-macaron/sockets/internal/encodeonce"
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
-type kind int
-
-const (
-	kindString kind = iota
-	kindBytes
-	kindJSON
-)
-
-// codec turns a T into the payload of a backplane message and back: text
-// and bytes as they are, anything else as JSON (with the codec the
-// connections use by default, so that a pointer broadcast is encoded once
-// for the backplane and every local member).
-type codec[T any] struct{ kind kind }
-
-func newCodec[T any]() codec[T] {
-	switch any(*new(T)).(type) {
-	case string:
-		return codec[T]{kindString}
-	case []byte:
-		return codec[T]{kindBytes}
-	}
-	return codec[T]{kindJSON}
+// codec turns a T into the payload of a backplane message and back, as
+// the connections frame it (internal/kind decides): text and bytes as they
+// are, anything else as JSON, encoded with the connections' default codec.
+type codec[T any] struct {
+	kind kind.Kind
+	elem reflect.Type // T's element type when T is a JSON pointer; nil otherwise
 }
 
-func isPointer[T any]() bool { return reflect.TypeFor[T]().Kind() == reflect.Pointer }
-
-func (c codec[T]) appendPayload(dst []byte, v T, shared bool) ([]byte, error) {
-	switch c.kind {
-	case kindString:
-		return append(dst, any(v).(string)...), nil
-	case kindBytes:
-		return append(dst, any(v).([]byte)...), nil
+func newCodec[T any]() codec[T] {
+	c := codec[T]{kind: kind.For[T]()}
+	if t := reflect.TypeFor[T](); c.kind == kind.JSON && t.Kind() == reflect.Pointer {
+		c.elem = t.Elem()
 	}
-	if shared {
-		if b, ok, err := encodeonce.Shared.Encoded(any(v), sockets.FastJSON{}); ok {
-			if err != nil {
-				return dst, fmt.Errorf("encode %T: %w", v, err)
-			}
-			return append(dst, b...), nil
-		}
+	return c
+}
+
+// appendPayload appends v's payload to dst.
+func (c codec[T]) appendPayload(dst []byte, v T) ([]byte, error) {
+	switch c.kind {
+	case kind.Text:
+		return append(dst, kind.String(v)...), nil
+	case kind.Binary:
+		return append(dst, kind.Bytes(v)...), nil
 	}
 	b, err := sockets.FastJSON{}.AppendEncode(dst, v)
 	if err != nil {
@@ -59,23 +42,95 @@ func (c codec[T]) appendPayload(dst []byte, v T, shared bool) ([]byte, error) {
 	return b, nil
 }
 
+// payload makes the value of a payload.
 func (c codec[T]) payload(p []byte) (T, error) {
 	var v T
 	switch c.kind {
-	case kindString:
-		return any(string(p)).(T), nil
-	case kindBytes:
-		return any(bytes.Clone(p)).(T), nil
+	case kind.Text:
+		return kind.FromString[T](string(p)), nil
+	case kind.Binary:
+		return kind.FromBytes[T](bytes.Clone(p)), nil
 	}
 	target := any(&v)
-	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
-		v = reflect.New(t.Elem()).Interface().(T)
+	if c.elem != nil {
+		v = reflect.New(c.elem).Interface().(T)
 		target = v
 	}
 	if err := (sockets.FastJSON{}).Decode(p, target); err != nil {
 		return v, fmt.Errorf("decode %T: %w", v, err)
 	}
 	return v, nil
+}
+
+// parcel is one broadcast on its way to the local members. A member that
+// joined with Join gets v; one that joined with JoinConn gets, for a JSON
+// pointer, token: a copy of *v that stands for frame, v's encoding as it
+// was at Broadcast, which the member's connection sends instead of
+// encoding anything (sockets.Connection.Prepare). A copy of a byte slice
+// is made once, at Broadcast, for all members.
+type parcel[T any] struct {
+	v, token T
+	frame    []byte // the encoding by sockets.FastJSON; the backplane's payload
+	err      error  // what encoding v failed with
+	others   []codecFrame
+}
+
+// codecFrame is v's encoding by a connection's own JSONCodec.
+type codecFrame struct {
+	codec sockets.JSONCodec
+	frame []byte
+	err   error
+}
+
+// newParcel prepares v for delivery. frame, when not nil, is v's encoding
+// already (a message from the backplane); v is then the hub's own and
+// serves as the token.
+func (c codec[T]) newParcel(v T, frame []byte) *parcel[T] {
+	p := &parcel[T]{v: v, token: v}
+	switch {
+	case c.kind == kind.Binary && frame == nil:
+		p.v = kind.FromBytes[T](bytes.Clone(kind.Bytes(v)))
+		p.token = p.v
+	case c.elem == nil:
+	case frame != nil:
+		p.frame = frame
+	default:
+		p.frame, p.err = sockets.FastJSON{}.AppendEncode(nil, v)
+		tok := reflect.New(c.elem)
+		if rv := reflect.ValueOf(v); !rv.IsNil() {
+			tok.Elem().Set(rv.Elem())
+		}
+		p.token = tok.Interface().(T)
+	}
+	return p
+}
+
+// prepared reports whether members with a connection get the token and a
+// frame encoded once.
+func (p *parcel[T]) prepared() bool { return p.frame != nil || p.err != nil }
+
+// frameFor returns the frame for a connection whose JSONCodec is codec:
+// the parcel's own for the codecs of package sockets (which write the same
+// bytes: FuzzJSONCodecs), else codec's encoding of v, made once per codec
+// and parcel when the codec is comparable.
+func (p *parcel[T]) frameFor(codec sockets.JSONCodec) ([]byte, error) {
+	switch codec.(type) {
+	case nil, sockets.FastJSON, sockets.StdJSON:
+		return p.frame, p.err
+	}
+	comparable := reflect.TypeOf(codec).Comparable()
+	if comparable {
+		for _, o := range p.others {
+			if o.codec == codec {
+				return o.frame, o.err
+			}
+		}
+	}
+	frame, err := codec.AppendEncode(nil, p.v)
+	if comparable {
+		p.others = append(p.others, codecFrame{codec, frame, err})
+	}
+	return frame, err
 }
 
 // envelope is what travels over the backplane: a header line of

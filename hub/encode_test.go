@@ -15,6 +15,19 @@ import (
 	"gopkg.in/macaron.v1"
 )
 
+// bothFronts serves serve on the net/http front and on Macaron's (with the
+// Conn a Macaron handler makes from what is injected into it), at /ws.
+func bothFronts[T any](serve func(*sockets.Conn[*T])) map[string]http.Handler {
+	o := &sockets.Options{SkipLogging: true}
+	m := macaron.New()
+	var zero T
+	m.Get("/ws", sockets.JSON(zero, o),
+		func(conn *sockets.Connection, out chan<- *T, disconnect chan<- int, done <-chan bool) {
+			serve(&sockets.Conn[*T]{Sender: out, Disconnect: disconnect, Done: done, Connection: conn})
+		})
+	return map[string]http.Handler{"net/http": sockets.Handler(serve, o), "macaron": m}
+}
+
 // counted counts its encodings.
 type counted struct {
 	Text  string
@@ -33,20 +46,12 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 	h := New[*counted](Options{Logger: quiet()})
 	defer h.Close()
 	joined := make(chan struct{}, members)
-	serve := func(sender chan<- *counted, disconnect chan<- int, done <-chan bool) {
-		m := h.Join("r", "", sender, disconnect, done)
+	fronts := bothFronts(func(c *sockets.Conn[*counted]) {
+		m := h.JoinConn("r", "", c)
 		joined <- struct{}{}
-		<-done
+		<-c.Done
 		m.Leave()
-	}
-	fronts := map[string]http.Handler{
-		"net/http": sockets.Handler(func(c *sockets.Conn[*counted]) { serve(c.Sender, c.Disconnect, c.Done) },
-			&sockets.Options{SkipLogging: true}),
-	}
-	m := macaron.New()
-	m.Get("/ws", sockets.JSON(counted{}, &sockets.Options{SkipLogging: true}),
-		func(out chan<- *counted, disconnect chan<- int, done <-chan bool) { serve(out, disconnect, done) })
-	fronts["macaron"] = m
+	})
 	for name, handler := range fronts {
 		t.Run(name, func(t *testing.T) {
 			srv := sockettest.NewServer(t, handler)
@@ -72,9 +77,8 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 
 // TestEncodedOnceStress: 300 rounds in which two publishers broadcast five
 // distinct values each, with HTML characters, U+2028, invalid UTF-8 and
-// non-ASCII text, to eight members over real sockets, 3000 marks in all, so
-// that the table also forgets old marks (it keeps 1024) while new ones are
-// encoded. Every member must receive every value once, in each publisher's
+// non-ASCII text, to eight members over real sockets, 3000 broadcasts in
+// all. Every member must receive every value once, in each publisher's
 // order, as exactly the bytes encoding/json's Encoder writes for it, and
 // each value must be encoded once.
 func TestEncodedOnceStress(t *testing.T) {
@@ -88,7 +92,7 @@ func TestEncodedOnceStress(t *testing.T) {
 	defer h.Close()
 	joined := make(chan struct{}, members)
 	srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[*counted]) {
-		m := h.Join("r", "", c.Sender, c.Disconnect, c.Done)
+		m := h.JoinConn("r", "", c)
 		joined <- struct{}{}
 		<-c.Done
 		m.Leave()

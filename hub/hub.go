@@ -38,8 +38,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/go-macaron/sockets/internal/encodeonce"
 )
 
 // Policy says what happens to a member that stays behind.
@@ -122,10 +120,9 @@ type Stats struct {
 // Hub holds rooms of members whose connections carry values of type T: the
 // type of the injected channels (string, []byte or *V for JSON(V{})).
 type Hub[T any] struct {
-	opts   Options
-	node   string // this server's id on the backplane
-	codec  codec[T]
-	shared bool // T is a pointer: broadcasts are encoded once
+	opts  Options
+	node  string // this server's id on the backplane
+	codec codec[T]
 
 	mu    sync.RWMutex
 	rooms map[string]map[*Member[T]]struct{}
@@ -168,7 +165,6 @@ func New[T any](opts Options) *Hub[T] {
 	}
 	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), codec: newCodec[T](),
 		rooms: make(map[string]map[*Member[T]]struct{})}
-	h.shared = h.codec.kind == kindJSON && isPointer[T]()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Backplane != nil {
 		h.bp = newBridge(h)
@@ -204,6 +200,15 @@ func (h *Hub[T]) Rooms() []string {
 }
 
 // Broadcast sends v to every member of room, on every server.
+//
+// What the members receive is v as it is now, however it changes after
+// Broadcast returns, for the members that joined with JoinConn: a JSON
+// pointer is encoded once, here, for all of them and for the backplane; a
+// byte slice is copied once. A member that joined with Join gets v itself,
+// which its connection encodes when it takes it from the sender, as any
+// value put there (so v must not change until then). For a JSON type that
+// is not a pointer, every member's connection encodes its own copy of v;
+// maps, slices and pointers inside it are read then.
 func (h *Hub[T]) Broadcast(room string, v T) { h.broadcast(room, v, nil, "") }
 
 // BroadcastOthers sends v to every member of room but except (usually the
@@ -217,20 +222,16 @@ func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) {
 func (h *Hub[T]) SendTo(room, name string, v T) { h.broadcast(room, v, nil, name) }
 
 func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) {
-	if h.shared {
-		// Every member's connection would encode the same pointer: the
-		// first encodes it, the others (and the backplane) reuse it.
-		encodeonce.Shared.Mark(any(v))
-	}
-	h.deliver(room, v, except, to)
+	p := h.codec.newParcel(v, nil)
+	h.deliver(room, p, except, to)
 	if h.bp != nil {
-		h.bp.publish(room, v, to)
+		h.bp.publish(room, p, to)
 	}
 }
 
-// deliver hands v to every local member of room but except (only to those
+// deliver hands p to every local member of room but except (only to those
 // named to, when to is set). It never blocks.
-func (h *Hub[T]) deliver(room string, v T, except *Member[T], to string) {
+func (h *Hub[T]) deliver(room string, p *parcel[T], except *Member[T], to string) {
 	var acted []*Member[T]
 	h.mu.RLock()
 	n := int64(0)
@@ -239,7 +240,7 @@ func (h *Hub[T]) deliver(room string, v T, except *Member[T], to string) {
 			continue
 		}
 		n++
-		if m.offer(v) {
+		if m.offer(p) {
 			acted = append(acted, m)
 		}
 	}

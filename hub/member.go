@@ -2,6 +2,8 @@ package hub
 
 import (
 	"sync"
+
+	"github.com/go-macaron/sockets"
 	"sync/atomic"
 	"time"
 )
@@ -16,6 +18,7 @@ type Member[T any] struct {
 	sender     chan<- T
 	disconnect chan<- int
 	done       <-chan bool
+	conn       *sockets.Connection // nil when joined with Join
 	watcher    *watcher[T]
 
 	mu          sync.Mutex
@@ -35,10 +38,27 @@ type Member[T any] struct {
 // middleware injected: values broadcast to the room go to sender; the
 // member leaves when done fires (the hub receives from done, which the
 // middleware closes right after its one value); disconnect is used by the
-// Disconnect policy.
+// Disconnect policy. The connection encodes each value it gets when it
+// takes it from sender; JoinConn has a broadcast encoded once, at
+// Broadcast, for all members.
 func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) *Member[T] {
-	m := &Member[T]{Name: name, hub: h, room: room, sender: sender, disconnect: disconnect, done: done,
-		left: make(chan struct{})}
+	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: sender, disconnect: disconnect, done: done})
+}
+
+// JoinConn adds the connection c to room under name, as Join does with its
+// channels, and sends it broadcasts as they were at Broadcast: a JSON
+// pointer is encoded once for all such members (and the backplane), and
+// each member's connection sends those bytes, in order with everything
+// else on its sender (see Broadcast). A Macaron handler makes c from the
+// channels and the *sockets.Connection injected into it.
+func (h *Hub[T]) JoinConn(room, name string, c *sockets.Conn[T]) *Member[T] {
+	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: c.Sender, disconnect: c.Disconnect, done: c.Done,
+		conn: c.Connection})
+}
+
+func (h *Hub[T]) join(m *Member[T]) *Member[T] {
+	room, name := m.room, m.Name
+	m.left = make(chan struct{})
 	h.mu.Lock()
 	members, ok := h.rooms[room]
 	if !ok {
@@ -60,16 +80,22 @@ func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int,
 	return m
 }
 
-// offer hands v to the member: into its sender if there is room and
+// offer hands p to the member: into its sender if there is room and
 // nothing waits before it, else into its backlog. It reports whether the
 // member must be disconnected (the caller does it, outside the hub's
 // lock).
-func (m *Member[T]) offer(v T) (kick bool) {
+func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 	h := m.hub
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.gone {
 		return false
+	}
+	v := p.v
+	if m.conn != nil && p.prepared() {
+		v = p.token
+		frame, err := p.frameFor(m.conn.JSONCodec)
+		m.conn.Prepare(any(v), frame, err)
 	}
 	if !m.draining {
 		select {
@@ -100,10 +126,7 @@ func (m *Member[T]) offer(v T) (kick bool) {
 	}
 	// DropOldest: down to QueueSize.
 	n := waiting - h.opts.QueueSize
-	var zero T
-	for i := m.head; i < m.head+n; i++ {
-		m.backlog[i] = zero
-	}
+	m.forget(m.backlog[m.head : m.head+n])
 	m.head += n
 	h.dropped.Add(int64(n))
 	before := m.drops
@@ -135,6 +158,7 @@ func (m *Member[T]) drain() {
 	for {
 		m.mu.Lock()
 		if m.gone || m.head == len(m.backlog) {
+			m.forget(m.backlog[m.head:])
 			m.draining = false
 			m.backlog, m.head = m.backlog[:0], 0
 			if cap(m.backlog) > 4*h.opts.QueueSize {
@@ -156,6 +180,18 @@ func (m *Member[T]) drain() {
 		case <-m.left:
 		case <-h.ctx.Done():
 		}
+	}
+}
+
+// forget clears values that will not be sent, and what was prepared for
+// them on the member's connection. Called under m.mu.
+func (m *Member[T]) forget(values []T) {
+	var zero T
+	for i, v := range values {
+		if m.conn != nil && m.hub.codec.elem != nil {
+			m.conn.Unprepare(any(v))
+		}
+		values[i] = zero
 	}
 }
 

@@ -1,0 +1,53 @@
+// Package kind decides, in one place, how the values of a Go type travel in
+// WebSocket messages, for both fronts of package sockets and for package
+// hub: by the type's kind, as the original go-macaron/sockets decided for
+// JSON(v).
+package kind
+
+import (
+	"reflect"
+	"unsafe"
+)
+
+// Kind is how a type's values go on the wire.
+type Kind int
+
+const (
+	// Text: a type of string kind (string or a named string type); each
+	// value is one text frame of its bytes, as they are.
+	Text Kind = iota
+	// Binary: a slice of bytes ([]byte or a named type of it); each value
+	// is one binary frame of its bytes, as they are.
+	Binary
+	// JSON: any other type; each value is one text frame of its JSON
+	// encoding.
+	JSON
+)
+
+// Of returns the kind of t's values.
+func Of(t reflect.Type) Kind {
+	switch {
+	case t.Kind() == reflect.String:
+		return Text
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return Binary
+	}
+	return JSON
+}
+
+// For returns the kind of T's values.
+func For[T any]() Kind { return Of(reflect.TypeFor[T]()) }
+
+// String returns the string a value of a Text type holds, without copying.
+// T must be of string kind.
+func String[T any](v T) string { return *(*string)(unsafe.Pointer(&v)) }
+
+// FromString returns s as a T of string kind.
+func FromString[T any](s string) T { return *(*T)(unsafe.Pointer(&s)) }
+
+// Bytes returns the slice a value of a Binary type holds, without copying.
+// T must be a slice of bytes.
+func Bytes[T any](v T) []byte { return *(*[]byte)(unsafe.Pointer(&v)) }
+
+// FromBytes returns b as a T that is a slice of bytes.
+func FromBytes[T any](b []byte) T { return *(*T)(unsafe.Pointer(&b)) }
