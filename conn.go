@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// ErrConnectionClosed is returned by Connection.Close once the connection has
-// ended, or when a close was already requested.
+// ErrConnectionClosed is returned by Connection.Close and CloseWithReason
+// once the connection has ended or is ending, or when a close was already
+// requested (by either method, or by a code on the disconnect channel).
 var ErrConnectionClosed = errors.New("sockets: connection already closed or closing")
 
 // Binding is what every connection kind offers: its close code channel, its
@@ -55,7 +56,7 @@ type Connection struct {
 	request     *http.Request
 	ended       chan struct{}               // closed once the end is decided
 	record      atomic.Pointer[CloseRecord] // set before Done fires
-	closeReason atomic.Pointer[string]      // the reason CloseWithReason gave
+	closeReq    atomic.Pointer[closeRequest] // the first close asked for; set once
 	stats       counters
 	prepared    preparedFrames // frames encoded ahead for values on the sender
 }
@@ -85,35 +86,67 @@ func (c *Connection) CloseRecord() (r CloseRecord, ok bool) {
 }
 
 // Close ends the connection with code, as sending code on Disconnect does. It
-// does not wait for the end; Done fires when it is complete. It returns
-// ErrConnectionClosed when a close code was already given or the connection
-// has ended.
-func (c *Connection) Close(code int) error {
-	select {
-	case <-c.ended:
-		return ErrConnectionClosed
-	default:
-	}
-	select {
-	case c.Disconnect <- code:
-		return nil
-	default:
-		return ErrConnectionClosed
-	}
-}
+// does not wait for the end; Done fires when it is complete.
+//
+// The first close asked for wins, code and reason together, whichever way
+// it was asked: Close, CloseWithReason, or a code on the disconnect channel
+// (which counts from the moment the connection takes it from the channel,
+// at once unless it is busy writing). Close returns nil when its request is
+// that first one, and ErrConnectionClosed when another came first or the
+// connection has ended; the connection may still end otherwise meanwhile
+// (the peer's close, a failure), as CloseRecord then tells.
+func (c *Connection) Close(code int) error { return c.requestClose(code, "") }
 
 // CloseWithReason ends the connection with code and reason: what the
 // handler queued on its sender goes out first, then a close frame with both
 // (the disconnect channel carries a code only). The code is checked as a
 // code sent on Disconnect is (one that cannot go on the wire becomes 1011);
 // a reason that is not valid UTF-8 has each invalid byte replaced by
-// U+FFFD, and one over 123 bytes is cut on a rune boundary. It returns
-// ErrConnectionClosed when a close code was already given or the
-// connection has ended.
+// U+FFFD, and one over 123 bytes is cut on a rune boundary. As with Close,
+// the first request wins: it returns ErrConnectionClosed when a close was
+// already asked for or the connection has ended.
 func (c *Connection) CloseWithReason(code int, reason string) error {
-	reason = truncateReason(string(toValidUTF8([]byte(reason))))
-	c.closeReason.Store(&reason)
-	return c.Close(code)
+	return c.requestClose(code, truncateReason(string(toValidUTF8([]byte(reason)))))
+}
+
+// closeRequest is a close asked for by the handler.
+type closeRequest struct {
+	code   int
+	reason string
+}
+
+// requestClose makes code and reason the connection's close unless another
+// close was asked for first, and wakes the write loop to carry it out.
+func (c *Connection) requestClose(code int, reason string) error {
+	select {
+	case <-c.ended:
+		return ErrConnectionClosed
+	default:
+	}
+	if len(c.Disconnect) > 0 {
+		return ErrConnectionClosed // a code the handler sent waits: it came first
+	}
+	if !c.closeReq.CompareAndSwap(nil, &closeRequest{code, reason}) {
+		return ErrConnectionClosed
+	}
+	select {
+	case c.Disconnect <- code:
+	default:
+		// A code the handler sent since fills the channel; the write loop
+		// takes it, and finds this request first (decidedClose).
+	}
+	return nil
+}
+
+// decidedClose returns the close to make once the write loop has taken
+// code from the disconnect channel: the first request, which is code's own
+// unless a method asked first.
+func (c *Connection) decidedClose(code int) *closeRequest {
+	r := &closeRequest{code: code}
+	if c.closeReq.CompareAndSwap(nil, r) {
+		return r
+	}
+	return c.closeReq.Load()
 }
 
 // DisconnectChannel returns the channel that takes a close code.

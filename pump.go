@@ -307,11 +307,8 @@ func (p *pump) handle(e event) (stop bool, err error) {
 				return true, err
 			}
 		}
-		reason := ""
-		if r := p.closeReason.Load(); r != nil {
-			reason = *r
-		}
-		return true, p.finish(disconnectEnding(p.ev.code, reason))
+		r := p.decidedClose(p.ev.code)
+		return true, p.finish(disconnectEnding(r.code, r.reason))
 	case evTimer:
 		return p.tick()
 	default: // evStop
