@@ -54,8 +54,8 @@ type Connection struct {
 	subprotocol string
 	compressed  bool
 	request     *http.Request
-	ended       chan struct{}               // closed once the end is decided
-	record      atomic.Pointer[CloseRecord] // set before Done fires
+	ended       chan struct{}                // closed once the end is decided
+	record      atomic.Pointer[CloseRecord]  // set before Done fires
 	closeReq    atomic.Pointer[closeRequest] // the first close asked for; set once
 	stats       counters
 	prepared    preparedFrames // frames encoded ahead for values on the sender
