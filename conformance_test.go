@@ -135,9 +135,8 @@ func conformanceCases() []conformanceCase {
 		conformanceCase{section: "5.5.1", name: "close with a 1-byte payload", send: [][]byte{closeRaw([]byte{3})}, code: 1002},
 		conformanceCase{section: "5.5.1", name: "close 1000 with a reason of 123 bytes", send: [][]byte{closeFrame(1000, sized(123))}, code: 1000},
 		conformanceCase{section: "5.5", name: "close with a reason of 124 bytes", send: [][]byte{closeFrame(1000, sized(124))}, code: 1002},
-		// The transport echoes the peer's reason as it is; it cannot be
-		// told to check it (README: "What happens when...").
-		conformanceCase{section: "7.4", name: "close 1000 with an invalid UTF-8 reason (echoed as is)", send: [][]byte{closeFrame(1000, "\xff")}, code: 1000},
+		// RFC 6455 8.1: the connection fails (closeguard.go).
+		conformanceCase{section: "8.1", name: "close 1000 with an invalid UTF-8 reason", send: [][]byte{closeFrame(1000, "\xff")}, code: 1007},
 		conformanceCase{section: "5.5.1", name: "a message, its echo, then close", send: [][]byte{text("last")}, echoes: []string{"last"}, then: [][]byte{closeFrame(1000, "")}, code: 1000},
 	)
 	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999} {

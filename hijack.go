@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -64,12 +65,13 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.raw = raw
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
-	// With parking, every byte the transport reads passes the read gate,
-	// the ones the server had buffered past the request included.
+	// Every byte the transport reads passes the close guard, the ones the
+	// server had buffered past the request included, and with parking the
+	// read gate too.
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	if conn.rd.init(raw, w.parkAfter, buffered) {
-		_, _ = brw.Reader.Discard(len(buffered))
-	}
+	conn.prefix = bytes.Clone(buffered)
+	_, _ = brw.Reader.Discard(len(buffered))
+	conn.rd.init(raw, w.parkAfter)
 	w.conn = conn
 	brw.Writer.Reset(conn)
 	_, _ = brw.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -104,7 +106,9 @@ type writeConn struct {
 	writeWait time.Duration
 	bufs      *sync.Pool
 
-	rd readGate
+	guard  closeGuard // what the transport reads passes it first
+	rd     readGate
+	prefix []byte // what the server had read past the handshake
 
 	mu       sync.Mutex
 	batching bool
@@ -134,13 +138,23 @@ func (c *writeConn) Write(p []byte) (int, error) {
 	return c.write(p)
 }
 
-// Read reads for the transport, through the read gate when the read loop
-// may park.
-func (c *writeConn) Read(p []byte) (int, error) {
-	if !c.rd.enabled() {
-		return c.Conn.Read(p)
+// Read reads for the transport, through the close guard.
+func (c *writeConn) Read(p []byte) (int, error) { return c.guard.read(p, c) }
+
+// readSocket reads what the peer sent: what the server had buffered past
+// the handshake first, then the socket; through the read gate when the read
+// loop may park.
+func (c *writeConn) readSocket(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		c.rd.handed(p[:n])
+		return n, nil
 	}
-	return c.rd.read(c.Conn, p)
+	if c.rd.enabled() {
+		return c.rd.read(c.Conn, p)
+	}
+	return c.Conn.Read(p)
 }
 
 // closeDeadline bounds the close handshake's reads by t.

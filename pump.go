@@ -118,6 +118,10 @@ func (p *pump) readEnding(err error) ending {
 	p.readErr = err
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
+		if bad := p.out.guard.invalid.Load(); bad != nil {
+			p.peerClose.Store(bad)
+			return invalidCloseEnding(bad)
+		}
 		p.peerClose.Store(&ce)
 	}
 	return readEnding(err)

@@ -36,7 +36,6 @@ const minRearm = time.Millisecond
 type readGate struct {
 	after  time.Duration   // park after this long without data; 0: never
 	rc     syscall.RawConn // the socket, for the parker's readiness wait
-	prefix []byte          // what the server had read past the handshake
 
 	track frameTrack
 	armed bool // a park deadline is set
@@ -53,9 +52,8 @@ type readGate struct {
 }
 
 // init enables parking for c, when its socket can be waited for without a
-// read (a TCP or Unix socket; not TLS), and reports whether it did; the
-// gate then hands out buffered first.
-func (g *readGate) init(c net.Conn, after time.Duration, buffered []byte) bool {
+// read (a TCP or Unix socket; not TLS), and reports whether it did.
+func (g *readGate) init(c net.Conn, after time.Duration) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok || after <= 0 {
 		return false
@@ -65,21 +63,22 @@ func (g *readGate) init(c net.Conn, after time.Duration, buffered []byte) bool {
 		return false
 	}
 	g.rc, g.after = rc, after
-	g.prefix = append([]byte(nil), buffered...)
 	return true
 }
 
 // enabled reports whether the read loop may park.
 func (g *readGate) enabled() bool { return g.after > 0 }
 
+// handed tracks b, bytes the transport got from elsewhere than read (the
+// server's buffer past the handshake).
+func (g *readGate) handed(b []byte) {
+	if g.enabled() {
+		g.track.feed(b)
+	}
+}
+
 // read reads from c into p for the transport.
 func (g *readGate) read(c net.Conn, p []byte) (int, error) {
-	if len(g.prefix) > 0 {
-		n := copy(p, g.prefix)
-		g.prefix = g.prefix[n:]
-		g.track.feed(p[:n])
-		return n, nil
-	}
 	for {
 		n, err := c.Read(p)
 		if n > 0 {
