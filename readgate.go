@@ -34,8 +34,8 @@ const minRearm = time.Millisecond
 // reads it. Its reads happen under the transport's read lock, one at a
 // time; mu guards what the shutdown sets concurrently.
 type readGate struct {
-	after  time.Duration   // park after this long without data; 0: never
-	rc     syscall.RawConn // the socket, for the parker's readiness wait
+	after time.Duration   // park after this long without data; 0: never
+	rc    syscall.RawConn // the socket, for the parker's readiness wait
 
 	track frameTrack
 	armed bool // a park deadline is set
