@@ -107,6 +107,7 @@ type writeConn struct {
 	bufs      *sync.Pool
 
 	guard  closeGuard // what the transport reads passes it first
+	seen   func()     // called whenever bytes from the peer are read; may be nil
 	rd     readGate
 	prefix []byte // what the server had read past the handshake
 
@@ -144,7 +145,12 @@ func (c *writeConn) Read(p []byte) (int, error) { return c.guard.read(p, c) }
 // readSocket reads what the peer sent: what the server had buffered past
 // the handshake first, then the socket; through the read gate when the read
 // loop may park.
-func (c *writeConn) readSocket(p []byte) (int, error) {
+func (c *writeConn) readSocket(p []byte) (n int, err error) {
+	defer func() {
+		if n > 0 && c.seen != nil {
+			c.seen()
+		}
+	}()
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]

@@ -77,11 +77,13 @@ type Options struct {
 	// It also bounds the close handshake, to at most 5 s.
 	WriteWait time.Duration
 
-	// PongWait is how long the peer may stay silent: when no message and no
-	// pong has been read for this long, the peer is taken for dead and the
-	// connection is dropped. Time during which the handler holds back
-	// delivery (its receiver is full) does not count as silence.
-	// Default: 60 s.
+	// PongWait is how long the peer may stay silent: when no byte from it
+	// (of a message, however large and slow, or of a pong) has been read
+	// for this long, the peer is taken for dead and the connection is
+	// dropped. Time during which the handler holds back delivery (its
+	// receiver is full) does not count as silence, nor does a deadline
+	// that passes while the peer's bytes wait unread in the socket (a
+	// server behind on its reads; Linux). Default: 60 s.
 	PongWait time.Duration
 
 	// PingPeriod is the interval between pings. It must be shorter than

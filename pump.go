@@ -45,7 +45,7 @@ type pump struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	lastRead atomic.Int64 // time since born (stats.born) of the last message or pong read
+	lastRead atomic.Int64 // time since born (stats.born) of the last bytes read from the peer
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
 	pings    atomic.Int32 // pings awaiting their pong
 
@@ -145,7 +145,8 @@ func (p *pump) notePeerAnswer(e ending, closeErr error) {
 	}
 }
 
-// touch records read activity from the peer.
+// touch records read activity from the peer: any bytes read count, so a
+// large message arriving slowly keeps the peer alive.
 func (p *pump) touch() {
 	p.lastRead.Store(int64(time.Since(p.stats.born)))
 }
@@ -333,6 +334,10 @@ func (p *pump) tick() (stop bool, err error) {
 		switch {
 		case p.holding.Load():
 			// Unread pongs are not the peer's silence.
+			p.deadline = now + p.PongWait
+		case now-last >= p.PongWait && unreadBytes(p.raw) > 0:
+			// The peer's bytes wait in the socket: the server is behind
+			// (overloaded), not the peer silent.
 			p.deadline = now + p.PongWait
 		case now-last >= p.PongWait:
 			return true, p.finish(silentPeerEnding())

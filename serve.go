@@ -144,6 +144,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
 	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
+	p.out.seen = p.touch
 	conn.subprotocol, conn.request = ws.Subprotocol(), r
 	conn.compressed = uw.header.Get("Sec-WebSocket-Extensions") != ""
 	return p
