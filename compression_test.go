@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // deflateDial opens a raw client that offers permessage-deflate without
@@ -92,10 +93,15 @@ func TestDecompressionBomb(t *testing.T) {
 	checkLeaks(t)
 	o := testOptions(&logBuffer{})
 	o.Compression = true
+	// Nothing here waits on the peer's silence: however slow the machine,
+	// the bomb arrives long before PongWait.
+	o.PongWait, o.PingPeriod = time.Minute, 30*time.Second
+	// Made before the connection exists: deflating 10 MiB takes seconds
+	// under -race on a busy machine.
+	bomb := deflate(t, make([]byte, 10<<20))
 	p := newProbe[string]()
 	ts := serve(t, Messages(o), p.handler)
 	c, _ := deflateDial(t, ts)
-	bomb := deflate(t, make([]byte, 10<<20))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	c.send(spec{fin: true, rsv: 4, opcode: opBinary, payload: bomb}.build())

@@ -29,9 +29,13 @@ func parkAtOnce(t *testing.T) {
 }
 
 // echoCountingParks is a handler that echoes each message and, once the
-// connection has ended, sends how many times its read loop parked.
-func echoCountingParks(parks chan<- int64) func(<-chan string, chan<- string, <-chan bool, *Connection) {
+// connection has ended, sends how many times its read loop parked. It
+// hands its connection to started first, when that is not nil.
+func echoCountingParks(parks chan<- int64, started chan<- *Connection) func(<-chan string, chan<- string, <-chan bool, *Connection) {
 	return func(in <-chan string, out chan<- string, done <-chan bool, c *Connection) {
+		if started != nil {
+			started <- c
+		}
 		for {
 			select {
 			case m := <-in:
@@ -59,8 +63,9 @@ func TestReadParkStress(t *testing.T) {
 
 	const runs = 200
 	parks := make(chan int64, runs)
+	started := make(chan *Connection, 1)
 	logs := &logBuffer{}
-	ts := serve(t, Messages(testOptions(logs)), echoCountingParks(parks))
+	ts := serve(t, Messages(testOptions(logs)), echoCountingParks(parks, started))
 	var total int64
 	for run := range runs {
 		rng := rand.New(rand.NewPCG(uint64(run), 7))
@@ -86,8 +91,10 @@ func TestReadParkStress(t *testing.T) {
 			t.Fatalf("run %d: handshake: %d %q", run, r.status, r.body)
 		}
 		c := &rawClient{t: t, conn: r.conn, br: r.br}
+		conn := recv(t, started, "the connection")
 		parts[0] = parts[0][first:]
 		for _, rest := range parts {
+			before := conn.stats.parks.Load()
 			for len(rest) > 0 {
 				n := min(len(rest), 1+rng.IntN(9))
 				c.send(rest[:n])
@@ -96,7 +103,14 @@ func TestReadParkStress(t *testing.T) {
 					time.Sleep(time.Duration(rng.IntN(1500)) * time.Microsecond) // let the deadline pass mid-frame
 				}
 			}
-			time.Sleep(3 * minRearm) // let the read loop park
+			// The read loop parks once it has read the part: wait for
+			// that park, counted, however slow the machine.
+			for deadline := time.Now().Add(wait); conn.stats.parks.Load() == before; {
+				if time.Now().After(deadline) {
+					t.Fatalf("run %d: the read loop did not park within %v after a part", run, wait)
+				}
+				time.Sleep(time.Millisecond)
+			}
 		}
 		var got []string
 		pongs := 0
@@ -174,7 +188,7 @@ func TestReadParkRefused(t *testing.T) {
 	logs := &logBuffer{}
 	parks := make(chan int64, 1)
 	m := macaron.New()
-	m.Get("/ws", Messages(testOptions(logs)), echoCountingParks(parks))
+	m.Get("/ws", Messages(testOptions(logs)), echoCountingParks(parks, nil))
 	srv := httptest.NewUnstartedServer(m)
 	srv.Listener = refusingListener{srv.Listener}
 	srv.Start()

@@ -16,16 +16,22 @@ import (
 )
 
 // TestJoinBurst: a thousand real clients join one room at once, under the
-// example's own hub settings (the Disconnect policy, the default queue):
-// each join is announced to every member already there, half a million
-// messages in a burst. Members that keep reading are never disconnected.
-// (Round one's hub, a 64-value queue judged on each broadcast, kicked 75
-// of them here.)
+// example's own hub settings (the Disconnect policy, the default queue),
+// but for Patience: each join is announced to every member already there,
+// half a million messages in a burst. Members that keep reading are never
+// disconnected. (Round one's hub, a 64-value queue judged on each
+// broadcast, kicked 75 of them here.) How fast the burst goes is not under
+// test: Patience is a minute, so that a machine ten times slower (whose
+// readers stay behind for more than the default five seconds) passes too,
+// and the test fails only when the burst stops making progress.
 func TestJoinBurst(t *testing.T) {
-	const clients = 1000
+	const (
+		clients = 1000
+		stalled = time.Minute // no join or delivery for this long: stuck
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rooms := hub.New[*Message](hub.Options{Policy: hub.Disconnect, Logger: log.New(io.Discard, "", 0)})
+	rooms := hub.New[*Message](hub.Options{Policy: hub.Disconnect, Patience: time.Minute, Logger: log.New(io.Discard, "", 0)})
 	defer rooms.Close()
 	srv := httptest.NewServer(mustApp(t, ctx, rooms, "net/http"))
 	defer srv.Close()
@@ -87,12 +93,11 @@ func TestJoinBurst(t *testing.T) {
 		}
 		readers.Wait()
 	}()
-	deadline := time.After(60 * time.Second)
 	for i := range clients {
 		select {
 		case <-joined:
-		case <-deadline:
-			t.Fatalf("%d of %d clients joined; %d kicked", i, clients, kicked.Load())
+		case <-time.After(stalled):
+			t.Fatalf("%d of %d clients joined, then none for %v; %d kicked", i, clients, stalled, kicked.Load())
 		}
 	}
 	// After the burst, one message reaches every member: none was dropped.
@@ -102,9 +107,9 @@ func TestJoinBurst(t *testing.T) {
 	for i := range clients {
 		select {
 		case <-fence:
-		case <-deadline:
-			t.Fatalf("%d of %d members received the message after the burst; %d kicked; hub %+v",
-				i, clients, kicked.Load(), rooms.Stats())
+		case <-time.After(stalled):
+			t.Fatalf("%d of %d members received the message after the burst, then none for %v; %d kicked; hub %+v",
+				i, clients, stalled, kicked.Load(), rooms.Stats())
 		}
 	}
 	st := rooms.Stats()

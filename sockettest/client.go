@@ -36,8 +36,10 @@ func (m Message) String() string {
 
 // Client is a WebSocket client of a Server (coder/websocket underneath). It
 // reads in the background from the moment it connects, so the server never
-// waits for the test, and keeps what it read for the Expect methods. It is
-// closed when the test ends.
+// waits for the test, and keeps what it read for the Expect methods. When
+// the test ends it closes with 1001 (going away), as a browser leaving the
+// page does, and waits for the server's answer; the Server then waits for
+// the handler to return.
 type Client struct {
 	// Response is the server's answer to the handshake (101).
 	Response *http.Response
@@ -130,9 +132,15 @@ func (c *Client) read() {
 	}
 }
 
+// cleanup ends the connection as a browser leaving the page does: a close
+// frame of 1001 (going away), and the server's answer awaited (bounded by
+// the transport), so that the handler sees a normal end and its error
+// channel nothing. The Server then waits for the handler.
 func (c *Client) cleanup() {
 	close(c.quit)
-	_ = c.ws.CloseNow()
+	if err := c.ws.Close(websocket.StatusGoingAway, ""); err != nil {
+		_ = c.ws.CloseNow()
+	}
 	<-c.done
 }
 
@@ -168,6 +176,12 @@ func (c *Client) send(typ websocket.MessageType, p []byte) {
 // test fails if the connection ends first.
 func (c *Client) Next() Message {
 	c.t.Helper()
+	return c.next("a message")
+}
+
+// next is Next, naming what was expected when it fails.
+func (c *Client) next(want string) Message {
+	c.t.Helper()
 	select {
 	case m := <-c.msgs:
 		return m
@@ -182,9 +196,9 @@ func (c *Client) Next() Message {
 			return m
 		default:
 		}
-		c.t.Fatalf("sockettest: expected a message, but the connection ended: %v", c.err)
+		c.t.Fatalf("sockettest: expected %s, but the connection ended: %v", want, c.err)
 	case <-time.After(c.srv.Timeout):
-		c.t.Fatalf("sockettest: expected a message, but none came within %v", c.srv.Timeout)
+		c.t.Fatalf("sockettest: expected %s, but none came within %v", want, c.srv.Timeout)
 	}
 	return Message{}
 }
@@ -193,7 +207,7 @@ func (c *Client) Next() Message {
 // message holding want.
 func (c *Client) ExpectText(want string) {
 	c.t.Helper()
-	if m := c.Next(); m.Type != websocket.MessageText || string(m.Data) != want {
+	if m := c.next(fmt.Sprintf("text %q", want)); m.Type != websocket.MessageText || string(m.Data) != want {
 		c.t.Fatalf("sockettest: expected text %q, got %v", want, m)
 	}
 }
@@ -202,7 +216,7 @@ func (c *Client) ExpectText(want string) {
 // message holding want.
 func (c *Client) ExpectBinary(want []byte) {
 	c.t.Helper()
-	if m := c.Next(); m.Type != websocket.MessageBinary || !bytes.Equal(m.Data, want) {
+	if m := c.next(fmt.Sprintf("binary %q", want)); m.Type != websocket.MessageBinary || !bytes.Equal(m.Data, want) {
 		c.t.Fatalf("sockettest: expected binary %q, got %v", want, m)
 	}
 }
@@ -212,7 +226,7 @@ func (c *Client) ExpectBinary(want []byte) {
 // pointer, the values pointed to).
 func (c *Client) ExpectJSON(want any) {
 	c.t.Helper()
-	m := c.Next()
+	m := c.next(fmt.Sprintf("JSON %+v", want))
 	got := reflect.New(reflect.TypeOf(want))
 	if err := json.Unmarshal(m.Data, got.Interface()); err != nil {
 		c.t.Fatalf("sockettest: expected JSON of %T, got %v: %v", want, m, err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,8 @@ const Wait = 5 * time.Second
 
 // Server serves a handler for one test.
 type Server struct {
-	// URL is the base URL, "http://" and the host; WebSocket URLs are made
-	// from it by URL(path).
+	// URL is the base URL, "http://" and the host; WebSocketURL(path)
+	// makes the ws:// URL of a path.
 	URL string
 	// Timeout bounds every blocking step of the server's clients and of
 	// its checks: an expectation not met within it fails the test.
@@ -51,6 +52,7 @@ type Server struct {
 
 	handlers sync.WaitGroup
 	open     atomic.Int64
+	running  map[string]bool // the goroutines of the handlers running, by id; under mu
 }
 
 // tracked is one connection the server upgraded.
@@ -80,12 +82,22 @@ func NewPipeServer(t testing.TB, h http.Handler) *Server {
 
 func start(t testing.TB, h http.Handler, ln net.Listener, dial func(context.Context, string, string) (net.Conn, error)) *Server {
 	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, ln: ln, dialConn: dial, served: make(chan struct{}),
-		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *sockets.Connection, 1024)}
+		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *sockets.Connection, 1024),
+		running: make(map[string]bool)}
 	trace := &sockets.ConnTrace{Upgraded: s.upgraded, Ended: s.ended}
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.handlers.Add(1)
 			defer s.handlers.Done()
+			id := goroutineID()
+			s.mu.Lock()
+			s.running[id] = true
+			s.mu.Unlock()
+			defer func() {
+				s.mu.Lock()
+				delete(s.running, id)
+				s.mu.Unlock()
+			}()
 			h.ServeHTTP(w, r.WithContext(sockets.WithConnTrace(r.Context(), trace)))
 		}),
 		ReadHeaderTimeout: Wait,
@@ -167,9 +179,10 @@ func (s *Server) record(addr string) (sockets.CloseRecord, error) {
 
 // Close stops the server and checks that every connection it served has
 // ended and every handler has returned, so that no goroutine of a
-// connection is left; it fails the test otherwise. It runs at the end of
-// the test, after the test's clients are closed; calling it earlier is
-// allowed.
+// connection is left. A handler still running after Timeout (one that
+// never watches Done) fails the test with the stack of its goroutine, and
+// Close returns without it. It runs at the end of the test, after the
+// test's clients are closed; calling it earlier is allowed.
 func (s *Server) Close() {
 	if s.srv == nil {
 		return
@@ -186,9 +199,35 @@ func (s *Server) Close() {
 	select {
 	case <-ended:
 	case <-time.After(s.Timeout):
-		s.t.Errorf("sockettest: %d connections still open %v after the test: their handlers have not returned", s.open.Load(), s.Timeout)
-		<-ended // a leaked handler would be reported by goleak; do not leak this goroutine too
+		s.mu.Lock()
+		stacks := handlerStacks(s.running)
+		s.mu.Unlock()
+		s.t.Errorf("sockettest: %d connections still open %v after the test: their handlers have not returned "+
+			"(a handler must return once Done fires):\n%s", s.open.Load(), s.Timeout, stacks)
 	}
+}
+
+// goroutineID returns the id of the calling goroutine, as its stack trace
+// names it.
+func goroutineID() string {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf[:n]), "goroutine "), " ")
+	return id
+}
+
+// handlerStacks returns the stack traces of the goroutines in ids.
+func handlerStacks(ids map[string]bool) string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+		if ids[id] {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // pipeListener hands out the server ends of net.Pipe connections.

@@ -3,6 +3,7 @@ package sockettest_test
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"strings"
 	"testing"
@@ -184,3 +185,88 @@ func TestFailureMessages(t *testing.T) {
 		t.Fatalf("failure messages:\n%s\nwant:\n%s", strings.Join(rec.failures, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestTimeoutNamesExpectation: an expectation that times out names what it
+// waited for.
+func TestTimeoutNamesExpectation(t *testing.T) {
+	rec := &recorder{TB: t}
+	s := sockettest.NewServer(rec, sockets.Handler(echo[string]))
+	s.Timeout = 100 * time.Millisecond
+	c := s.Dial("/")
+	func() {
+		defer func() {
+			if r := recover(); r != nil && r != errFatal {
+				panic(r)
+			}
+		}()
+		c.ExpectText("pear")
+	}()
+	want := `sockettest: expected text "pear", but none came within 100ms`
+	if strings.Join(rec.failures, "\n") != want {
+		t.Fatalf("failure messages:\n%s\nwant:\n%s", strings.Join(rec.failures, "\n"), want)
+	}
+}
+
+// TestCleanEnd: a test that passes ends its connections as a browser
+// leaving the page does, with 1001 (going away), and waits for the
+// handler: the handler's error channel carries nothing and nothing is
+// logged as an error.
+func TestCleanEnd(t *testing.T) {
+	var logs strings.Builder
+	var conn *sockets.Connection
+	errs := make(chan error, 1)
+	t.Run("passing", func(t *testing.T) {
+		o := &sockets.Options{Logger: log.New(&logs, "[sockets] ", 0)}
+		s := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[string]) {
+			echo(c)
+			errs <- <-c.Error
+		}, o))
+		c := s.Dial("/")
+		conn = s.NextConnection()
+		c.SendText("hello")
+		c.ExpectText("hello")
+	})
+	if err := <-errs; err != nil {
+		t.Fatalf("the handler's error channel carried %v", err)
+	}
+	r, ok := conn.CloseRecord()
+	if !ok || r.By != sockets.EndedByPeer || r.Code != 1001 || !r.Clean {
+		t.Fatalf("close record %+v (%v), want a clean 1001 from the peer", r, ok)
+	}
+	if strings.Contains(logs.String(), "[Error]") {
+		t.Fatalf("a passing test logged an error:\n%s", logs.String())
+	}
+}
+
+// TestHandlerNeverReturns: a handler that never returns (it keeps going
+// after Done) fails the test, with its goroutine's stack, once the
+// server's Timeout has passed, and the server's Close returns instead of
+// waiting for ever.
+func TestHandlerNeverReturns(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	rec := &recorder{TB: t}
+	s := sockettest.NewServer(rec, sockets.Handler(func(c *sockets.Conn[string]) {
+		stubbornHandler(release)
+	}))
+	s.Timeout = 200 * time.Millisecond
+	c := s.Dial("/")
+	c.Close(1000, "")
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("Server.Close is still waiting for the handler a minute later")
+	}
+	got := strings.Join(rec.failures, "\n")
+	if !strings.Contains(got, "their handlers have not returned") || !strings.Contains(got, "stubbornHandler") {
+		t.Fatalf("failure messages:\n%s\nwant the unreturned handler reported with its stack", got)
+	}
+}
+
+// stubbornHandler ignores its connection's end until released.
+func stubbornHandler(release <-chan struct{}) { <-release }
