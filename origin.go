@@ -59,11 +59,40 @@ func newOriginPolicy(pattern string, warn func(format string, args ...any)) *ori
 		panic(fmt.Sprintf("sockets: invalid AllowedOrigin %q: %v", pattern, err))
 	}
 	if !anchored(pattern) {
-		warn("AllowedOrigin %q is searched anywhere in the Origin header, as the original package did, so it "+
-			"admits every Origin that contains a match; anchor it as %q to admit only Origins it matches whole",
-			pattern, "^(?:"+pattern+")$")
+		admits, example := originAdvice(pattern, p.noHost)
+		warn("AllowedOrigin %q is searched anywhere in the Origin header, as the original package did: it admits %s. "+
+			"To admit only the sites you mean, anchor a pattern that names them whole, scheme included, such as %q",
+			pattern, admits, example)
 	}
 	return p
+}
+
+// originAdvice says, for an unanchored pattern (compiled as re, its
+// placeholders empty), what it admits and a correct anchored pattern to
+// take its place.
+func originAdvice(pattern string, re *regexp.Regexp) (admits, example string) {
+	broad := true // it admits every browser: the example names sites
+	switch {
+	case re.MatchString(""):
+		admits = `every request, with any Origin header or none (".*" says so on purpose)`
+	case re.MatchString("x") && re.MatchString("/") && re.MatchString("-"):
+		admits = `any Origin containing a character: every browser's, "null" included`
+	default:
+		broad = false
+		admits = "every Origin that contains a match anywhere, look-alikes included " +
+			`(such as "https://evil.example/?" followed by a match)`
+	}
+	switch {
+	case placeholder.MatchString(pattern):
+		example = "^https?://{{host}}$"
+	case broad:
+		example = `^https://(www\.)?example\.com$`
+	case strings.Contains(pattern, "://"):
+		example = "^(?:" + pattern + ")$"
+	default:
+		example = "^https://(?:" + pattern + ")$"
+	}
+	return admits, example
 }
 
 // anchored reports whether pattern can only match a whole string: it starts

@@ -271,3 +271,53 @@ func TestPingsWhileDeliveryHeld(t *testing.T) {
 	_ = c.conn.Close()
 	ts.waitFinished()
 }
+
+// TestOriginWarningWords: the Warning for an unanchored AllowedOrigin says
+// what the pattern admits and gives an anchored pattern that, built into a
+// handler, admits the Origins it is meant for (never one that locks every
+// browser out); a request without an Origin is logged as that, with what
+// to do.
+func TestOriginWarningWords(t *testing.T) {
+	checkLeaks(t)
+	cases := []struct {
+		pattern, admits, example string
+		exampleAdmits            string // an Origin the example admits (HOST: the server's)
+	}{
+		{".", `any Origin containing a character`, `^https://(www\.)?example\.com$`, "https://www.example.com"},
+		{".*", `every request, with any Origin header or none`, `^https://(www\.)?example\.com$`, "https://example.com"},
+		{`example\.com`, `every Origin that contains a match anywhere`, `^https://(?:example\.com)$`, "https://example.com"},
+		{`https://app\.example\.com`, `every Origin that contains a match anywhere`, `^(?:https://app\.example\.com)$`, "https://app.example.com"},
+		{`http://{{host}}$`, `every Origin that contains a match anywhere`, `^https?://{{host}}$`, "http://HOST"},
+	}
+	for _, c := range cases {
+		t.Run(c.pattern, func(t *testing.T) {
+			logs := &logBuffer{}
+			o := testOptions(logs)
+			o.AllowedOrigin = c.pattern
+			Messages(o)
+			line := logs.String()
+			if !strings.Contains(line, "it admits "+c.admits) || !strings.Contains(line, fmt.Sprintf("such as %q", c.example)) {
+				t.Fatalf("warning:\n%s\nwant it to say it admits %q and to suggest %q", line, c.admits, c.example)
+			}
+			o = testOptions(&logBuffer{})
+			o.AllowedOrigin = c.example
+			ts := serve(t, Messages(o), holdUntilDone(nil))
+			if s := upgradeStatus(ts, "", strings.ReplaceAll(c.exampleAdmits, "HOST", ts.host)); s != http.StatusSwitchingProtocols {
+				t.Fatalf("the suggested %q refuses %q: %d", c.example, c.exampleAdmits, s)
+			}
+			if s := upgradeStatus(ts, "", "https://evil.example/?"+c.exampleAdmits); s != http.StatusForbidden {
+				t.Fatalf("the suggested %q admits a look-alike: %d", c.example, s)
+			}
+		})
+	}
+
+	logs := &logBuffer{}
+	ts := serve(t, Messages(testOptions(logs)), holdUntilDone(nil))
+	if s := upgradeStatus(ts, "", ""); s != http.StatusForbidden {
+		t.Fatalf("no Origin: %d, want 403", s)
+	}
+	if l := logs.String(); !strings.Contains(l, "Request without an Origin header is not allowed: browsers send one; "+
+		"other clients must send one, or set AllowedOrigin") || strings.Contains(l, `Origin "" is not allowed`) {
+		t.Fatalf("log for a request without Origin:\n%s", l)
+	}
+}
