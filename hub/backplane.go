@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -76,12 +77,14 @@ func (h *Hub[T]) Presence(ctx context.Context, room string) ([]Presence, error) 
 	return ps, nil
 }
 
-// publishQueue bounds the messages waiting for the backplane: when it is
-// slow or down, broadcasts beyond it are not published (and are counted).
-const publishQueue = 4096
-
 // publishBatch is how many waiting messages one Publish call takes.
 const publishBatch = 256
+
+// ErrBackplaneFull is what Broadcast returns when the messages waiting for
+// the backplane (Options.BackplaneBuffer) have no room for its message: it
+// reached the local members, not the other servers, whose hubs count it in
+// Stats.Lost.
+var ErrBackplaneFull = errors.New("hub: the backplane's buffer is full (Redis down or slow?): not published to the other servers")
 
 // bridge is the hub's side of a backplane: sequence numbers out, duplicate
 // suppression and gap counting in.
@@ -89,17 +92,24 @@ type bridge[T any] struct {
 	h        *Hub[T]
 	bp       Backplane
 	presence PresenceBackplane // nil if the backplane keeps none
-	outbox   chan Message
 
 	pubMu sync.Mutex
 	seq   map[string]uint64 // room -> last sequence number published
+
+	// What waits for the backplane, oldest first, and its bytes, which
+	// include the batch being published.
+	outMu    sync.Mutex
+	out      []Message
+	outBytes int
+	refused  int64         // messages refused since the buffer last had room
+	wake     chan struct{} // a message was queued
 
 	seenMu sync.Mutex
 	seen   map[string]map[string]uint64 // room -> publisher -> last sequence number received
 }
 
 func newBridge[T any](h *Hub[T]) *bridge[T] {
-	b := &bridge[T]{h: h, bp: h.opts.Backplane, outbox: make(chan Message, publishQueue),
+	b := &bridge[T]{h: h, bp: h.opts.Backplane, wake: make(chan struct{}, 1),
 		seq: make(map[string]uint64), seen: make(map[string]map[string]uint64)}
 	b.presence, _ = b.bp.(PresenceBackplane)
 	h.wg.Add(2)
@@ -132,12 +142,15 @@ func (b *bridge[T]) present(room, name string, here bool) {
 }
 
 // publish numbers, encodes and queues p for the backplane; a slow or
-// absent backplane never holds up the caller.
-func (b *bridge[T]) publish(room string, p *parcel[T], to string) {
+// absent backplane never holds up the caller. A message that cannot be
+// queued still takes its sequence number, so that the other servers count
+// it as lost.
+func (b *bridge[T]) publish(room string, p *parcel[T], to string) error {
 	h := b.h
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	seq := b.seq[room] + 1
+	b.seq[room] = seq
 	msg := appendEnvelope(make([]byte, 0, 64), envelope{node: h.node, seq: seq, sentAt: time.Now().UnixNano(), to: to})
 	var err error
 	if p.prepared() {
@@ -148,38 +161,58 @@ func (b *bridge[T]) publish(room string, p *parcel[T], to string) {
 	} else {
 		msg, err = h.codec.appendPayload(msg, p.v)
 	}
-	if err == nil {
-		select {
-		case b.outbox <- Message{Room: room, Data: msg}:
-			b.seq[room] = seq
-			return
-		default:
-			err = fmt.Errorf("%d messages already wait for the backplane", publishQueue)
-		}
+	if err != nil {
+		h.publishFailures.Add(1)
+		h.opts.Logger.Printf("publish to room %q: %v", room, err)
+		return err
 	}
-	h.publishFailures.Add(1)
-	h.opts.Logger.Printf("publish to room %q: %v", room, err)
+	if err := b.queue(Message{Room: room, Data: msg}); err != nil {
+		h.publishFailures.Add(1)
+		return err
+	}
+	return nil
 }
 
-// publishLoop hands queued messages to the backplane, in batches.
+// queue adds m to what waits for the backplane, within BackplaneBuffer
+// bytes. The first refusal while the buffer is full is logged; the count
+// of refusals is logged once it has room again.
+func (b *bridge[T]) queue(m Message) error {
+	h := b.h
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	if b.outBytes+len(m.Data) > h.opts.BackplaneBuffer {
+		if b.refused == 0 {
+			h.opts.Logger.Printf("publish: the backplane's buffer is full (%d messages, %d bytes wait): "+
+				"broadcasts reach this server's members only until it drains", len(b.out), b.outBytes)
+		}
+		b.refused++
+		return ErrBackplaneFull
+	}
+	b.out = append(b.out, m)
+	b.outBytes += len(m.Data)
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// publishLoop hands queued messages to the backplane, in batches, in
+// order; a batch's bytes stay counted until Publish returns.
 func (b *bridge[T]) publishLoop() {
 	h := b.h
 	defer h.wg.Done()
-	batch := make([]Message, 0, publishBatch)
+	var batch []Message
 	for {
-		select {
-		case <-h.ctx.Done():
-			return
-		case m := <-b.outbox:
-			batch = append(batch[:0], m)
-		}
-	more:
-		for len(batch) < publishBatch {
+		b.outMu.Lock()
+		batch = append(batch[:0], b.out[:min(len(b.out), publishBatch)]...)
+		b.outMu.Unlock()
+		if len(batch) == 0 {
 			select {
-			case m := <-b.outbox:
-				batch = append(batch, m)
-			default:
-				break more
+			case <-h.ctx.Done():
+				return
+			case <-b.wake:
+				continue
 			}
 		}
 		failed, err := b.bp.Publish(h.ctx, batch)
@@ -195,6 +228,28 @@ func (b *bridge[T]) publishLoop() {
 			h.opts.Logger.Printf("publish: %d of %d messages failed: %v", failed, len(batch), err)
 		}
 		h.published.Add(int64(len(batch) - failed))
+		b.sent(batch)
+	}
+}
+
+// sent takes batch, the oldest waiting messages, off the queue.
+func (b *bridge[T]) sent(batch []Message) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	n := 0
+	for i := range batch {
+		n += len(batch[i].Data)
+		b.out[i] = Message{}
+	}
+	b.out = b.out[len(batch):]
+	if len(b.out) == 0 {
+		b.out = nil // a burst's array is not kept
+	}
+	b.outBytes -= n
+	if b.refused > 0 && b.outBytes <= b.h.opts.BackplaneBuffer/2 {
+		b.h.opts.Logger.Printf("publish: the backplane's buffer has room again; %d broadcasts were not published meanwhile",
+			b.refused)
+		b.refused = 0
 	}
 }
 

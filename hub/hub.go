@@ -85,6 +85,15 @@ type Options struct {
 	Logger *log.Logger
 	// Backplane, when set, spans rooms across servers.
 	Backplane Backplane
+	// BackplaneBuffer bounds the bytes of the broadcasts waiting for the
+	// backplane (envelopes included), those being published among them:
+	// while the backplane is down or slow they wait here, in order. A
+	// broadcast that finds it full reaches this server's members only:
+	// Broadcast returns ErrBackplaneFull, it counts in PublishFailures, and
+	// the other servers count it in Lost. Default: 64 MiB, enough for a
+	// 30-second outage at 4000 broadcasts a second of 200-byte values
+	// (about 31 MB with their envelopes).
+	BackplaneBuffer int
 	// Server names this server in Presence. Default: the host name and
 	// the process id.
 	Server string
@@ -103,13 +112,15 @@ type Stats struct {
 	// member, however many broadcasts found it behind.
 	Disconnected int64
 	// Published counts broadcasts the backplane carried;
-	// PublishFailures those it could not, which are lost to the other
-	// servers.
+	// PublishFailures those it could not (refused by a full
+	// BackplaneBuffer, failed by the backplane, or not encodable), which
+	// are lost to the other servers.
 	Published, PublishFailures int64
-	// Received counts messages from other servers; Duplicates those
-	// suppressed because they had already arrived; Lost those known
-	// missed, from gaps in a publisher's sequence (a subscription cut
-	// while the publisher's messages went through).
+	// Received counts messages from other servers, duplicates not
+	// included; Duplicates those suppressed because they had already
+	// arrived; Lost those known missed, from gaps in a publisher's
+	// sequence (a subscription cut while the publisher's messages went
+	// through, or the publisher's PublishFailures).
 	Received, Duplicates, Lost int64
 	// BackplaneLag is the time between a publish and its arrival here,
 	// for the last message received (across servers, it includes their
@@ -124,8 +135,9 @@ type Hub[T any] struct {
 	node  string // this server's id on the backplane
 	codec codec[T]
 
-	mu    sync.RWMutex
-	rooms map[string]map[*Member[T]]struct{}
+	mu     sync.RWMutex
+	rooms  map[string]map[*Member[T]]struct{}
+	closed bool // Close has begun: Join adds nobody
 
 	watchMu sync.Mutex
 	free    []*watcher[T] // watchers with room for another member
@@ -153,6 +165,9 @@ func New[T any](opts Options) *Hub[T] {
 	}
 	if opts.MaxBacklog < opts.QueueSize {
 		opts.MaxBacklog = opts.QueueSize
+	}
+	if opts.BackplaneBuffer <= 0 {
+		opts.BackplaneBuffer = 64 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = log.New(os.Stderr, "[hub] ", log.LstdFlags)
@@ -199,7 +214,10 @@ func (h *Hub[T]) Rooms() []string {
 	return rooms
 }
 
-// Broadcast sends v to every member of room, on every server.
+// Broadcast sends v to every member of room, on every server. It never
+// waits for a member or the backplane. It returns ErrBackplaneFull when v
+// reached this server's members but not the backplane (see
+// Options.BackplaneBuffer), or the error encoding v for the backplane.
 //
 // What the members receive is v as it is now, however it changes after
 // Broadcast returns, for the members that joined with JoinConn: a JSON
@@ -209,24 +227,26 @@ func (h *Hub[T]) Rooms() []string {
 // value put there (so v must not change until then). For a JSON type that
 // is not a pointer, every member's connection encodes its own copy of v;
 // maps, slices and pointers inside it are read then.
-func (h *Hub[T]) Broadcast(room string, v T) { h.broadcast(room, v, nil, "") }
+func (h *Hub[T]) Broadcast(room string, v T) error { return h.broadcast(room, v, nil, "") }
 
 // BroadcastOthers sends v to every member of room but except (usually the
-// member that sent it), on every server.
-func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) {
-	h.broadcast(room, v, except, "")
+// member that sent it), on every server, as Broadcast does.
+func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) error {
+	return h.broadcast(room, v, except, "")
 }
 
 // SendTo sends v to the members of room named name, on whichever server
-// they are connected (on every one, if the name is there more than once).
-func (h *Hub[T]) SendTo(room, name string, v T) { h.broadcast(room, v, nil, name) }
+// they are connected (on every one, if the name is there more than once),
+// as Broadcast does.
+func (h *Hub[T]) SendTo(room, name string, v T) error { return h.broadcast(room, v, nil, name) }
 
-func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) {
+func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) error {
 	p := h.codec.newParcel(v, nil)
 	h.deliver(room, p, except, to)
 	if h.bp != nil {
-		h.bp.publish(room, p, to)
+		return h.bp.publish(room, p, to)
 	}
+	return nil
 }
 
 // deliver hands p to every local member of room but except (only to those
@@ -266,8 +286,12 @@ func (h *Hub[T]) Stats() Stats {
 }
 
 // Close removes every member, stops the backplane and waits for the hub's
-// goroutines.
+// goroutines. It is safe to call concurrently with Join, Leave and
+// Broadcast, and more than once; after it, Join adds nobody.
 func (h *Hub[T]) Close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	h.mu.RLock()
 	var all []*Member[T]
 	for _, members := range h.rooms {

@@ -40,7 +40,9 @@ type Member[T any] struct {
 // middleware closes right after its one value); disconnect is used by the
 // Disconnect policy. The connection encodes each value it gets when it
 // takes it from sender; JoinConn has a broadcast encoded once, at
-// Broadcast, for all members.
+// Broadcast, for all members. Join is safe to call concurrently with
+// Close: once Close has begun, the member it returns is in no room and
+// has left already.
 func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) *Member[T] {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: sender, disconnect: disconnect, done: done})
 }
@@ -60,6 +62,14 @@ func (h *Hub[T]) join(m *Member[T]) *Member[T] {
 	room, name := m.room, m.Name
 	m.left = make(chan struct{})
 	h.mu.Lock()
+	if h.closed {
+		// The hub is closing: the member is born gone, in no room, with
+		// no goroutine to watch it.
+		h.mu.Unlock()
+		m.gone = true
+		m.once.Do(func() { close(m.left) })
+		return m
+	}
 	members, ok := h.rooms[room]
 	if !ok {
 		members = make(map[*Member[T]]struct{})
@@ -74,9 +84,11 @@ func (h *Hub[T]) join(m *Member[T]) *Member[T] {
 		}
 		h.bp.present(room, name, true)
 	}
-	h.mu.Unlock()
+	// Under the lock too, so that Close (which takes it first) waits for
+	// the watcher this may start.
 	h.members.Add(1)
 	h.watch(m)
+	h.mu.Unlock()
 	return m
 }
 
