@@ -106,7 +106,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	origin := r.Header.Get("Origin")
 	if !e.origins.allowed(r.Host, origin) {
 		if origin == "" {
-			o.logf(LogLevelWarning, remote, "Request without an Origin header is not allowed: browsers send one; "+
+			o.logf(LogLevelWarning, remote, "Origin header missing: browsers send one; "+
 				"other clients must send one, or set AllowedOrigin to admit them")
 		} else {
 			o.logf(LogLevelWarning, remote, "Origin %s is not allowed for host %s", peerValue(origin), peerValue(r.Host))

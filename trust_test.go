@@ -316,7 +316,7 @@ func TestOriginWarningWords(t *testing.T) {
 	if s := upgradeStatus(ts, "", ""); s != http.StatusForbidden {
 		t.Fatalf("no Origin: %d, want 403", s)
 	}
-	if l := logs.String(); !strings.Contains(l, "Request without an Origin header is not allowed: browsers send one; "+
+	if l := logs.String(); !strings.Contains(l, "Origin header missing: browsers send one; "+
 		"other clients must send one, or set AllowedOrigin") || strings.Contains(l, `Origin "" is not allowed`) {
 		t.Fatalf("log for a request without Origin:\n%s", l)
 	}
