@@ -271,3 +271,77 @@ func TestBinaryRedisStates(t *testing.T) {
 		t.Fatalf("go-redis's own messages reached the output: %s", p.stderr.String())
 	}
 }
+
+// TestBinaryShutdownWithIdleConnection: Ctrl-C with a WebSocket open and a
+// plain connection that never sent a request (a browser's preconnect):
+// the WebSocket gets 1001, the idle connection is closed, the binary says
+// what it does and exits 0, without the five seconds net/http's Shutdown
+// grants such a connection.
+func TestBinaryShutdownWithIdleConnection(t *testing.T) {
+	p := startChat(t, "-addr", "127.0.0.1:0")
+	addr := p.waitLine(t, listening)[2]
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/sockets/rooms/r/ann", http.Header{"Origin": {"http://" + addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLine(t, regexp.MustCompile(`shutting down: closing every WebSocket with 1001`))
+	_ = ws.SetReadDeadline(time.Now().Add(wait))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("the WebSocket ended with %v, want close 1001", err)
+		}
+		break
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(wait))
+	if n, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the idle connection read %d bytes, want it closed", n)
+	}
+	p.waitLine(t, regexp.MustCompile(` stopped$`))
+	if code := p.exitCode(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr: %s", code, p.stderr.String())
+	}
+	// net/http's Shutdown alone waits five seconds for the idle
+	// connection; the binary closes it after half a second.
+	if took := time.Since(start); took >= 5*time.Second {
+		t.Fatalf("shutting down took %v: it waited for the idle connection", took)
+	} else {
+		t.Logf("shut down in %v", took)
+	}
+}
+
+// TestBinaryFlags: -h prints the usage and exits 0; an unknown flag or a
+// stray argument exits 2 with the usage, naming the program as its errors
+// do.
+func TestBinaryFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, 0, "usage: chat [flags]"},
+		{[]string{"-nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"-addr", "127.0.0.1:0", "extra"}, 2, `chat: unexpected argument "extra"`},
+	} {
+		p := startChat(t, c.args...)
+		if code := p.exitCode(t); code != c.code {
+			t.Errorf("%v: exit status %d, want %d", c.args, code, c.code)
+		}
+		if s := p.stderr.String(); !strings.Contains(s, c.want) || !strings.Contains(s, "usage: chat") {
+			t.Errorf("%v: stderr %q, want %q and the usage", c.args, s, c.want)
+		}
+	}
+}
