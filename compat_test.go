@@ -15,7 +15,7 @@ type compatRow struct {
 	check string // what the row checks, in one line
 	// original is the original's behaviour where this package deliberately
 	// differs (a bug fixed); empty where the behaviour is kept. Every such
-	// row has a line in README.md's differences table.
+	// row has a line in docs/migration.md's differences table.
 	original string
 	run      func(t *testing.T)
 }
@@ -130,18 +130,19 @@ func TestCompat(t *testing.T) {
 }
 
 // TestCompatDifferencesInReadme fails when a row that differs from the
-// original has no line in README.md's differences table, or the table names
-// a row that does not differ, so the two cannot drift apart.
+// original has no line in docs/migration.md's differences table, or the
+// table names a row that does not differ, so the two cannot drift apart.
 func TestCompatDifferencesInReadme(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	const doc = "docs/migration.md"
+	text, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := strings.Index(string(readme), "## Differences from the original")
+	start := strings.Index(string(text), "## Differences from the original")
 	if start < 0 {
-		t.Fatal("README.md has no \"## Differences from the original\" section")
+		t.Fatalf("%s has no \"## Differences from the original\" section", doc)
 	}
-	section := string(readme)[start:]
+	section := string(text)[start:]
 	if next := strings.Index(section[3:], "\n## "); next >= 0 {
 		section = section[:next+3]
 	}
@@ -156,12 +157,12 @@ func TestCompatDifferencesInReadme(t *testing.T) {
 		}
 		differs[row.id] = true
 		if !listed[row.id] {
-			t.Errorf("row %s differs from the original (%s) but README.md's differences table has no line for it", row.id, row.original)
+			t.Errorf("row %s differs from the original (%s) but %s's differences table has no line for it", row.id, row.original, doc)
 		}
 	}
 	for id := range listed {
 		if !differs[id] {
-			t.Errorf("README.md's differences table lists %s, which the compatibility table does not mark as a difference", id)
+			t.Errorf("%s's differences table lists %s, which the compatibility table does not mark as a difference", doc, id)
 		}
 	}
 }

@@ -4,7 +4,7 @@
 # (go test -count repeats each benchmark back to back), saves the raw output
 # in new.txt and regenerates the results section of README.md from it.
 # Then the hub's broadcast benchmark (hub/redis), into broadcast.txt and
-# the broadcast sections of README.md and ../README.md.
+# the broadcast sections of README.md and ../docs/rooms.md.
 # Takes about COUNT x 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,4 +22,4 @@ go run ./cmd/benchtable -readme README.md -charts charts < new.txt
 # The hub's broadcast figures: in memory, over one Redis and over a local
 # three-master cluster (hub/redis starts them), for 1, 4 and 16 rooms.
 (cd ../hub/redis && go test -run '^$' -bench Broadcast -benchtime 2s -count "$count" -timeout 60m .) | tee broadcast.txt
-go run ./cmd/benchtable -broadcast -readme README.md,../README.md < broadcast.txt
+go run ./cmd/benchtable -broadcast -readme README.md,../docs/rooms.md < broadcast.txt

@@ -13,24 +13,33 @@ import (
 // goBlock matches a Go block of a Markdown file.
 var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
 
-// TestReadmeSnippets compiles every Go block of the README as a program of
-// its own (and runs the one that is a test), inside this module, which
-// requires everything they import, so that what a newcomer copies builds
-// and works as it is.
+// TestReadmeSnippets compiles every Go block of the README and of docs/ as
+// a program of its own (and runs the ones that are tests), inside this
+// module, which requires everything they import, so that what a newcomer
+// copies builds and works as it is.
 func TestReadmeSnippets(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	docs, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := goBlock.FindAllStringSubmatch(string(readme), -1)
-	if len(blocks) < 2 {
-		t.Fatalf("%d Go blocks in README.md, want the usage and the rooms programs at least", len(blocks))
+	var blocks [][]string
+	for _, name := range append([]string{"../README.md"}, docs...) {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range goBlock.FindAllStringSubmatch(string(text), -1) {
+			blocks = append(blocks, []string{filepath.Base(name), b[1]})
+		}
+	}
+	if len(blocks) < 4 {
+		t.Fatalf("%d Go blocks in README.md and docs/, want the first program, the test, the usage and the rooms programs at least", len(blocks))
 	}
 	for i, b := range blocks {
-		src := b[1]
-		t.Run(fmt.Sprintf("block%d", i+1), func(t *testing.T) {
+		file, src := b[0], b[1]
+		t.Run(fmt.Sprintf("%s/block%d", file, i+1), func(t *testing.T) {
 			if !strings.HasPrefix(src, "package main\n") {
-				t.Fatalf("README Go block %d is not a complete program (it must start with package main):\n%s", i+1, src)
+				t.Fatalf("%s Go block %d is not a complete program (it must start with package main):\n%s", file, i+1, src)
 			}
 			dir, err := os.MkdirTemp(".", "readmesnippet")
 			if err != nil {
@@ -46,7 +55,7 @@ func TestReadmeSnippets(t *testing.T) {
 				t.Fatal(err)
 			}
 			if out, err := exec.Command("go", cmd, "./"+filepath.Base(dir)).CombinedOutput(); err != nil {
-				t.Fatalf("README Go block %d fails go %s: %v\n%s\n%s", i+1, cmd, err, out, src)
+				t.Fatalf("%s Go block %d fails go %s: %v\n%s\n%s", file, i+1, cmd, err, out, src)
 			}
 		})
 	}
