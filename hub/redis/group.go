@@ -19,6 +19,10 @@ type group struct {
 	want map[string]string // rooms to hear -> last stream id read ("" until known, or in pub/sub mode)
 	ps   *goredis.PubSub   // the live subscription, in pub/sub mode
 	wake chan struct{}     // the room set changed
+	// ours counts, per room, the unsubscriptions this server sent on ps
+	// and Redis has not confirmed yet: their confirmation is no loss,
+	// even when the room is wanted again meanwhile (emptied, refilled).
+	ours map[string]int
 }
 
 // apply subscribes to and unsubscribes from the changed rooms, in one
@@ -56,6 +60,11 @@ func (g *group) apply(ctx context.Context, changes map[string]bool) {
 		}
 	}
 	if len(drop) > 0 { // never empty: that would mean all channels
+		for _, ch := range drop {
+			if room, ok := b.roomOf(ch); ok {
+				g.ours[room]++
+			}
+		}
 		if b.cluster != nil {
 			_ = g.ps.SUnsubscribe(ctx, drop...)
 		} else {
@@ -110,7 +119,7 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 		} else {
 			ps = b.rdb.Subscribe(ctx, names...)
 		}
-		g.ps = ps
+		g.ps, g.ours = ps, make(map[string]int)
 		g.mu.Unlock()
 		err := g.receive(ctx, ps, deliver, &attempt)
 		g.mu.Lock()
@@ -120,7 +129,11 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 		if ctx.Err() != nil {
 			return
 		}
-		b.opts.Logger.Printf("subscription lost: %v; resubscribing", err)
+		if attempt == 0 {
+			// Once per outage; the subscription's return says how many
+			// tries it took.
+			b.opts.Logger.Printf("subscription lost: %v; resubscribing until Redis answers", err)
+		}
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
 			return
@@ -151,6 +164,9 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			}
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
+				if *attempt > 0 {
+					b.opts.Logger.Printf("subscription restored after %d retries", *attempt)
+				}
 				*attempt = 0
 				if b.opts.OnSubscribe != nil {
 					b.opts.OnSubscribe(room)
@@ -158,8 +174,12 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			case "unsubscribe", "sunsubscribe":
 				g.mu.Lock()
 				_, wanted := g.want[room]
+				mine := g.ours[room] > 0
+				if mine {
+					g.ours[room]--
+				}
 				g.mu.Unlock()
-				if wanted {
+				if wanted && !mine {
 					return fmt.Errorf("room %q: %w", room, errUnsubscribed)
 				}
 			}
@@ -191,19 +211,23 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 		g.mu.Lock()
 		streams := make([]string, 0, 2*len(g.want))
 		rooms := make([]string, 0, len(g.want))
-		for room := range g.want {
-			rooms = append(rooms, room)
-			streams = append(streams, b.key(room, ""))
+		for room, id := range g.want {
+			// A room subscribed since startIDs has no start yet: the
+			// next round reads it.
+			if id != "" {
+				rooms = append(rooms, room)
+				streams = append(streams, b.key(room, ""))
+			}
 		}
 		for _, room := range rooms {
 			streams = append(streams, g.want[room])
 		}
 		g.mu.Unlock()
-		res, err := b.rdb.XRead(ctx, &goredis.XReadArgs{Streams: streams, Count: 512, Block: b.opts.PollInterval}).Result()
-		if errors.Is(err, goredis.Nil) {
-			continue // nothing new within PollInterval
+		if len(rooms) == 0 {
+			continue
 		}
-		if err != nil {
+		res, err := b.rdb.XRead(ctx, &goredis.XReadArgs{Streams: streams, Count: 512, Block: b.opts.PollInterval}).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
 			if ctx.Err() != nil {
 				return
 			}
@@ -211,8 +235,11 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 			continue
 		}
 		if attempt > 0 {
-			b.opts.Logger.Printf("reading streams again")
+			b.opts.Logger.Printf("reading streams again, after %d retries", attempt)
 			attempt = 0
+		}
+		if err != nil {
+			continue // nothing new within PollInterval
 		}
 		for _, s := range res {
 			room, ok := b.roomOf(s.Stream)
@@ -277,11 +304,11 @@ func (g *group) startIDs(ctx context.Context) error {
 	return nil
 }
 
-// failed logs the first failure of a run of them and waits before the
-// next try.
+// failed logs the first failure of a run of them (the end of the run is
+// logged with its count) and waits before the next try.
 func (g *group) failed(ctx context.Context, attempt int, err error) int {
 	if attempt == 0 {
-		g.b.opts.Logger.Printf("reading streams: %v; retrying", err)
+		g.b.opts.Logger.Printf("reading streams: %v; retrying until Redis answers", err)
 	}
 	g.b.reload(ctx)
 	sleep(ctx, backoff(attempt))

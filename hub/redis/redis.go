@@ -41,7 +41,7 @@
 //
 // Each server keeps its members in a sorted set per room, scored by an
 // expiry time it renews every PresenceTTL/3: the members of a server that
-// dies without leaving vanish after PresenceTTL.
+// dies without leaving vanish within PresenceTTL.
 package redis
 
 import (
@@ -70,11 +70,15 @@ type Options struct {
 	// HealthCheck is how often an idle subscription is pinged; a failed
 	// ping makes it reconnect and resubscribe. Default: 1 s.
 	HealthCheck time.Duration
-	// Logger receives a line per lost and per restored subscription.
-	// Default: standard error with the prefix "[hub/redis] ".
+	// Logger receives one line when a subscription (or a Durable read)
+	// fails, and one when it works again, with the count of retries in
+	// between, however long Redis stays away. Default: standard error
+	// with the prefix "[hub/redis] ".
 	Logger *log.Logger
 	// OnSubscribe, when set, is called each time Redis confirms the
-	// subscription to a room (again after each reconnection).
+	// subscription to a room (again after each reconnection); in Durable
+	// mode, each time the position a room's stream is read from has been
+	// found (nothing needs confirming for a stream).
 	OnSubscribe func(room string)
 
 	// Durable carries each room on a Redis stream instead of a pub/sub
@@ -93,8 +97,10 @@ type Options struct {
 	// Default: 200 ms.
 	PollInterval time.Duration
 
-	// PresenceTTL is how long the members of a server that stopped
-	// renewing them stay listed. Default: 15 s.
+	// PresenceTTL bounds how long the members of a server that stopped
+	// renewing them stay listed: they vanish within PresenceTTL (between
+	// two thirds of it and all of it, as the records are renewed every
+	// third). Default: 15 s.
 	PresenceTTL time.Duration
 }
 
