@@ -51,7 +51,8 @@ func TestPresenceAndDirectMessages(t *testing.T) {
 		awaitPresence(t, n, "lobby", all)
 	}
 
-	// A direct message from s0 to bob, on s1; then a broadcast as a fence.
+	// A direct message from s0 to bob, on s1, and to both anns; then a
+	// fence to each member.
 	resp, err := http.Get("http://" + s0.addr + "/sendto?room=lobby&name=bob&text=" + url.QueryEscape("direct|to-bob"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +63,19 @@ func TestPresenceAndDirectMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	bob.send(t, "lobby", "fence")
+	// The fence comes from the same publisher (s0) as the direct
+	// messages, so it arrives after them: order holds per publisher, not
+	// across publishers.
+	for _, name := range []string{"ann", "bob", "cid"} {
+		resp, err = http.Get("http://" + s0.addr + "/sendto?room=lobby&name=" + name + "&text=" + url.QueryEscape("fence|f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 	for _, m := range []*member{ann0, bob, cid, ann2} {
 		deadline := time.Now().Add(wait)
-		for len(m.texts("lobby", "bob")) == 0 {
+		for len(m.texts("lobby", "fence")) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s never received the fence", m.name)
 			}
