@@ -190,13 +190,15 @@ func (m *Member[T]) drain() {
 		select {
 		case m.sender <- v:
 		case <-m.left:
+			m.forget([]T{v})
 		case <-h.ctx.Done():
+			m.forget([]T{v})
 		}
 	}
 }
 
 // forget clears values that will not be sent, and what was prepared for
-// them on the member's connection. Called under m.mu.
+// them on the member's connection. Called under m.mu for the backlog's.
 func (m *Member[T]) forget(values []T) {
 	var zero T
 	for i, v := range values {
