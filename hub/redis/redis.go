@@ -90,7 +90,9 @@ type Options struct {
 	// messages misses is lost (and counted). Default: 10 000.
 	StreamLength int64
 	// RetryFor is how long a Durable publish is retried while Redis is
-	// unreachable before its messages count as failed. Default: 30 s.
+	// unreachable before its messages count as failed; the broadcasts
+	// made meanwhile wait in the hub (hub.Options.BackplaneBuffer).
+	// Default: 2 minutes.
 	RetryFor time.Duration
 	// PollInterval is how long a Durable read blocks waiting for new
 	// entries; a room subscribed meanwhile starts being read after it.
@@ -137,7 +139,7 @@ func New(rdb goredis.UniversalClient, opts Options) *Backplane {
 		opts.StreamLength = 10000
 	}
 	if opts.RetryFor <= 0 {
-		opts.RetryFor = 30 * time.Second
+		opts.RetryFor = 2 * time.Minute
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 200 * time.Millisecond
