@@ -180,3 +180,69 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "join+leave/s")
 }
+
+// BenchmarkPubSubJoinWindow measures, in pub/sub mode, the window after a
+// room's first Join on a server during which what another server
+// publishes is not heard yet: an op joins 100 rooms on one server and
+// publishes one message to each, at once, from another; missed/room is the
+// share of rooms whose message never arrived, and confirm-µs the mean time
+// from Join to Redis's confirmation (OnSubscribe). Durable mode has no such
+// window (TestDurableJoinThenPublish).
+func BenchmarkPubSubJoinWindow(b *testing.B) {
+	r := startRedis(b)
+	quiet := log.New(io.Discard, "", 0)
+	var confirmed sync.Map // room -> time.Time
+	newHub := func(withConfirm bool) *hub.Hub[string] {
+		rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+		b.Cleanup(func() { _ = rdb.Close() })
+		o := Options{Logger: quiet}
+		if withConfirm {
+			o.OnSubscribe = func(room string) { confirmed.LoadOrStore(room, time.Now()) }
+		}
+		h := hub.New[string](hub.Options{Backplane: New(rdb, o), Logger: quiet})
+		b.Cleanup(h.Close)
+		return h
+	}
+	pub, sub := newHub(false), newHub(true)
+	const rooms = 100
+	var missed, joins int
+	var confirm time.Duration
+	for n := range b.N {
+		got := make([]chan string, rooms)
+		joinedAt := make([]time.Time, rooms)
+		for i := range rooms {
+			room := fmt.Sprint(n, "-", i)
+			got[i] = make(chan string, 1)
+			joinedAt[i] = time.Now()
+			sub.Join(room, "m", got[i], make(chan int, 1), make(chan bool))
+			_ = pub.Broadcast(room, "hello")
+		}
+		// A fence per room after the confirmation: whatever arrives
+		// before it arrived.
+		for i := range rooms {
+			room := fmt.Sprint(n, "-", i)
+			for {
+				if at, ok := confirmed.Load(room); ok {
+					confirm += at.(time.Time).Sub(joinedAt[i])
+					joins++
+					break
+				}
+				if time.Since(joinedAt[i]) > wait {
+					b.Fatalf("room %s: never confirmed", room)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_ = pub.Broadcast(room, "fence")
+			select {
+			case m := <-got[i]:
+				if m != "hello" {
+					missed++
+				}
+			case <-time.After(wait):
+				b.Fatalf("room %s: not even the fence arrived", room)
+			}
+		}
+	}
+	b.ReportMetric(float64(missed)/float64(b.N*rooms), "missed/room")
+	b.ReportMetric(float64(confirm.Microseconds())/float64(joins), "confirm-µs")
+}

@@ -168,3 +168,42 @@ func TestOutageLoggedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestDurableJoinThenPublish: in Durable mode, a member that has joined
+// (Join has returned) receives every message another server publishes to
+// its room after that moment, however soon: 300 rooms, each joined on one
+// server and published to at once, twice, by another, with no pause.
+func TestDurableJoinThenPublish(t *testing.T) {
+	r := startRedis(t)
+	pub, _ := backplaneHub(t, r.addr(), true, io.Discard)
+	sub, _ := backplaneHub(t, r.addr(), true, io.Discard)
+	const rooms = 300
+	got := make([]chan string, rooms)
+	for i := range rooms {
+		got[i] = make(chan string, 4)
+		room := fmt.Sprint("room", i)
+		sub.Join(room, "m", got[i], make(chan int, 1), make(chan bool))
+		for _, v := range []string{"first", "second"} {
+			if err := pub.Broadcast(room, fmt.Sprint(v, " ", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	missed := 0
+	for i := range rooms {
+		for _, v := range []string{"first", "second"} {
+			select {
+			case m := <-got[i]:
+				if want := fmt.Sprint(v, " ", i); m != want {
+					t.Fatalf("room %d: got %q, want %q", i, m, want)
+				}
+			case <-time.After(wait):
+				missed++
+			}
+		}
+		if missed > 0 {
+			t.Fatalf("room %d missed a message published right after its join (%d missed so far); receiver %+v",
+				i, missed, sub.Stats())
+		}
+	}
+}

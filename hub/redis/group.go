@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -19,6 +21,9 @@ type group struct {
 	want map[string]string // rooms to hear -> last stream id read ("" until known, or in pub/sub mode)
 	ps   *goredis.PubSub   // the live subscription, in pub/sub mode
 	wake chan struct{}     // the room set changed
+	// since is when each room whose stream position is not known yet was
+	// subscribed (Durable mode): its stream is read from that moment.
+	since map[string]time.Time
 	// ours counts, per room, the unsubscriptions this server sent on ps
 	// and Redis has not confirmed yet: their confirmation is no loss,
 	// even when the room is wanted again meanwhile (emptied, refilled).
@@ -28,19 +33,21 @@ type group struct {
 // apply subscribes to and unsubscribes from the changed rooms, in one
 // command each way when the subscription is live; otherwise the reader
 // subscribes to the whole set when it (re)connects.
-func (g *group) apply(ctx context.Context, changes map[string]bool) {
+func (g *group) apply(ctx context.Context, changes map[string]change) {
 	b := g.b
 	var add, drop []string
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for room, want := range changes {
+	for room, c := range changes {
 		_, have := g.want[room]
 		switch {
-		case want && !have:
+		case c.want && !have:
 			g.want[room] = ""
+			g.since[room] = c.at
 			add = append(add, b.key(room, ""))
-		case !want && have:
+		case !c.want && have:
 			delete(g.want, room)
+			delete(g.since, room)
 			drop = append(drop, b.key(room, ""))
 		}
 	}
@@ -260,9 +267,13 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 	}
 }
 
-// startIDs finds where to start reading each room just subscribed: after
-// its stream's last entry ("0-0" for a stream not made yet, whose every
-// entry will be new).
+// startIDs finds where to start reading each room just subscribed: at
+// the moment it was subscribed (the member's Join), on Redis's clock, which
+// stream ids count in. Redis's TIME is read once; the time since each
+// subscription, measured here after the answer on this server's monotonic
+// clock, is at least the time from the subscription to when Redis read its
+// clock, so the start is never after the Join (at most a round trip
+// before it), whatever the two machines' clocks say.
 func (g *group) startIDs(ctx context.Context) error {
 	g.mu.Lock()
 	var fresh []string
@@ -275,26 +286,25 @@ func (g *group) startIDs(ctx context.Context) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	cmds := make([]*goredis.XMessageSliceCmd, len(fresh))
-	_, err := g.b.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, room := range fresh {
-			cmds[i] = p.XRevRangeN(ctx, g.b.key(room, ""), "+", "-", 1)
-		}
-		return nil
-	})
+	// TIME through a script on the rooms' own key: on a cluster, the
+	// shard that holds their streams answers.
+	res, err := g.b.rdb.Eval(ctx, "return redis.call('TIME')", []string{g.b.key(fresh[0], "")}).Slice()
 	if err != nil {
-		return fmt.Errorf("find the streams' last ids: %w", err)
+		return fmt.Errorf("read Redis's clock: %w", err)
+	}
+	now, err := redisTime(res)
+	if err != nil {
+		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i, room := range fresh {
-		id := "0-0"
-		if last := cmds[i].Val(); len(last) > 0 {
-			id = last[0].ID
+	for _, room := range fresh {
+		if cur, ok := g.want[room]; !ok || cur != "" {
+			continue
 		}
-		if cur, ok := g.want[room]; ok && cur == "" {
-			g.want[room] = id
-		}
+		ms := now.Add(-time.Since(g.since[room])).UnixMilli() - 1 // ids of that millisecond included
+		g.want[room] = strconv.FormatInt(max(ms, 0), 10) + "-0"
+		delete(g.since, room)
 	}
 	if g.b.opts.OnSubscribe != nil {
 		for _, room := range fresh {
@@ -302,6 +312,23 @@ func (g *group) startIDs(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// redisTime reads TIME's answer: seconds and microseconds, as strings.
+func redisTime(res []any) (time.Time, error) {
+	if len(res) != 2 {
+		return time.Time{}, fmt.Errorf("redis TIME answered %v", res)
+	}
+	var parts [2]int64
+	for i, v := range res {
+		s, _ := v.(string)
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("redis TIME answered %v", res)
+		}
+		parts[i] = n
+	}
+	return time.Unix(parts[0], parts[1]*1000), nil
 }
 
 // failed logs the first failure of a run of them (the end of the run is

@@ -114,7 +114,7 @@ type Backplane struct {
 	groups  []*group
 
 	mu      sync.Mutex
-	pending map[string]bool // room -> subscribe (true) or unsubscribe (false), not yet applied
+	pending map[string]change // room -> the last change asked for, not yet applied
 	changed chan struct{}
 
 	presence presence
@@ -147,7 +147,7 @@ func New(rdb goredis.UniversalClient, opts Options) *Backplane {
 	if opts.PresenceTTL <= 0 {
 		opts.PresenceTTL = 15 * time.Second
 	}
-	b := &Backplane{rdb: rdb, opts: opts, pending: make(map[string]bool), changed: make(chan struct{}, 1)}
+	b := &Backplane{rdb: rdb, opts: opts, pending: make(map[string]change), changed: make(chan struct{}, 1)}
 	b.cluster, _ = rdb.(*goredis.ClusterClient)
 	n := 1 // one subscription (or one XREAD) for a single Redis
 	if b.cluster != nil {
@@ -155,7 +155,7 @@ func New(rdb goredis.UniversalClient, opts Options) *Backplane {
 	}
 	b.groups = make([]*group, n)
 	for i := range b.groups {
-		b.groups[i] = &group{b: b, want: make(map[string]string), wake: make(chan struct{}, 1)}
+		b.groups[i] = &group{b: b, want: make(map[string]string), since: make(map[string]time.Time), wake: make(chan struct{}, 1)}
 	}
 	b.presence.init(b)
 	return b
@@ -198,9 +198,15 @@ func (b *Backplane) Subscribe(room string) { b.note(room, true) }
 // Unsubscribe notes that this server no longer wants room's messages.
 func (b *Backplane) Unsubscribe(room string) { b.note(room, false) }
 
+// change is a subscription asked for (want) or dropped, and when.
+type change struct {
+	want bool
+	at   time.Time // with its monotonic reading: the moment of the join
+}
+
 func (b *Backplane) note(room string, want bool) {
 	b.mu.Lock()
-	b.pending[room] = want
+	b.pending[room] = change{want, time.Now()}
 	b.mu.Unlock()
 	select {
 	case b.changed <- struct{}{}:
@@ -238,15 +244,15 @@ func (b *Backplane) Run(ctx context.Context, deliver func(room string, msg []byt
 		}
 		b.mu.Lock()
 		changes := b.pending
-		b.pending = make(map[string]bool)
+		b.pending = make(map[string]change)
 		b.mu.Unlock()
-		byGroup := make(map[*group]map[string]bool)
-		for room, want := range changes {
+		byGroup := make(map[*group]map[string]change)
+		for room, c := range changes {
 			g := b.groupOf(room)
 			if byGroup[g] == nil {
-				byGroup[g] = make(map[string]bool)
+				byGroup[g] = make(map[string]change)
 			}
-			byGroup[g][room] = want
+			byGroup[g][room] = c
 		}
 		for g, ch := range byGroup {
 			g.apply(ctx, ch)
