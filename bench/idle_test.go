@@ -56,7 +56,7 @@ func oursChatServer() *server {
 	m.Get("/ws", sockets.Messages(quiet()), func(in <-chan string, out chan<- string, disc chan<- int, done <-chan bool) {
 		open.Add(1)
 		defer open.Add(-1)
-		me := h.Join("lobby", "", out, disc, done)
+		me, _ := h.Join("lobby", "", out, disc, done)
 		defer me.Leave()
 		for {
 			select {

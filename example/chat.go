@@ -134,7 +134,13 @@ func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
 		<-c.Done
 		return
 	}
-	me := ch.hub.JoinConn(room, name, c)
+	me, err := ch.hub.JoinConn(room, name, c)
+	if err != nil { // the server is shutting down
+		ch.mu.Unlock()
+		c.Disconnect <- 1001
+		<-c.Done
+		return
+	}
 	// The list, then the announcement, under the lock: a member joining at
 	// the same moment is either in this one's list or heard of after it,
 	// never both nor neither. (A new connection's sender is empty: the list

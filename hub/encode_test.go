@@ -47,7 +47,7 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 	defer h.Close()
 	joined := make(chan struct{}, members)
 	fronts := bothFronts(func(c *sockets.Conn[*counted]) {
-		m := h.JoinConn("r", "", c)
+		m, _ := h.JoinConn("r", "", c)
 		joined <- struct{}{}
 		<-c.Done
 		m.Leave()
@@ -92,7 +92,7 @@ func TestEncodedOnceStress(t *testing.T) {
 	defer h.Close()
 	joined := make(chan struct{}, members)
 	srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[*counted]) {
-		m := h.JoinConn("r", "", c)
+		m, _ := h.JoinConn("r", "", c)
 		joined <- struct{}{}
 		<-c.Done
 		m.Leave()

@@ -39,9 +39,9 @@ func room(t *testing.T, h *Hub[*state], front string, withConn bool, n int) []me
 	handler := bothFronts(func(c *sockets.Conn[*state]) {
 		var m *Member[*state]
 		if withConn {
-			m = h.JoinConn("r", "", c)
+			m, _ = h.JoinConn("r", "", c)
 		} else {
-			m = h.Join("r", "", c.Sender, c.Disconnect, c.Done)
+			m, _ = h.Join("r", "", c.Sender, c.Disconnect, c.Done)
 		}
 		joined <- c
 		<-c.Done
@@ -144,7 +144,7 @@ func TestBroadcastQueuedBehindSlowMember(t *testing.T) {
 			defer h.Close()
 			joined := make(chan *sockets.Conn[*state], 1)
 			srv := sockettest.NewServer(t, bothFronts(func(c *sockets.Conn[*state]) {
-				m := h.JoinConn("r", "slow", c)
+				m, _ := h.JoinConn("r", "slow", c)
 				joined <- c
 				<-c.Done
 				m.Leave()

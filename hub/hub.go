@@ -32,6 +32,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log"
 	"os"
 	"sort"
@@ -59,6 +60,9 @@ func (p Policy) String() string {
 	}
 	return "DropOldest"
 }
+
+// ErrClosed is what Join returns once the hub's Close has begun.
+var ErrClosed = errors.New("hub: closed")
 
 // ClosePolicyViolation is the close code a member is disconnected with
 // under the Disconnect policy.
@@ -287,7 +291,8 @@ func (h *Hub[T]) Stats() Stats {
 
 // Close removes every member, stops the backplane and waits for the hub's
 // goroutines. It is safe to call concurrently with Join, Leave and
-// Broadcast, and more than once; after it, Join adds nobody.
+// Broadcast, and more than once; once it has begun, Join returns
+// ErrClosed.
 func (h *Hub[T]) Close() {
 	h.mu.Lock()
 	h.closed = true

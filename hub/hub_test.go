@@ -52,7 +52,7 @@ func TestJoinBroadcastLeave(t *testing.T) {
 	h := New[string](Options{Logger: quiet()})
 	defer h.Close()
 	a, b, c := newConn(10), newConn(10), newConn(10)
-	ma := h.Join("A", "ann", a.sender, a.disconnect, a.done)
+	ma, _ := h.Join("A", "ann", a.sender, a.disconnect, a.done)
 	h.Join("A", "bob", b.sender, b.disconnect, b.done)
 	h.Join("B", "cid", c.sender, c.disconnect, c.done)
 	if got := h.Members("A"); !slices.Equal(got, []string{"ann", "bob"}) {
@@ -145,7 +145,7 @@ func TestDropOldestKeepsNewest(t *testing.T) {
 	h := New[string](Options{QueueSize: 3, MaxBacklog: 3, Logger: quiet()})
 	defer h.Close()
 	c := newConn(0)
-	m := h.Join("A", "slow", c.sender, c.disconnect, c.done)
+	m, _ := h.Join("A", "slow", c.sender, c.disconnect, c.done)
 	h.Broadcast("A", "0")
 	deadline := time.Now().Add(wait)
 	for m.waiting() != 0 { // until the drain holds "0"

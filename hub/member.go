@@ -41,9 +41,8 @@ type Member[T any] struct {
 // Disconnect policy. The connection encodes each value it gets when it
 // takes it from sender; JoinConn has a broadcast encoded once, at
 // Broadcast, for all members. Join is safe to call concurrently with
-// Close: once Close has begun, the member it returns is in no room and
-// has left already.
-func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) *Member[T] {
+// Close: once Close has begun it returns ErrClosed and changes nothing.
+func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) (*Member[T], error) {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: sender, disconnect: disconnect, done: done})
 }
 
@@ -53,22 +52,18 @@ func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int,
 // each member's connection sends those bytes, in order with everything
 // else on its sender (see Broadcast). A Macaron handler makes c from the
 // channels and the *sockets.Connection injected into it.
-func (h *Hub[T]) JoinConn(room, name string, c *sockets.Conn[T]) *Member[T] {
+func (h *Hub[T]) JoinConn(room, name string, c *sockets.Conn[T]) (*Member[T], error) {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: c.Sender, disconnect: c.Disconnect, done: c.Done,
 		conn: c.Connection})
 }
 
-func (h *Hub[T]) join(m *Member[T]) *Member[T] {
+func (h *Hub[T]) join(m *Member[T]) (*Member[T], error) {
 	room, name := m.room, m.Name
 	m.left = make(chan struct{})
 	h.mu.Lock()
 	if h.closed {
-		// The hub is closing: the member is born gone, in no room, with
-		// no goroutine to watch it.
 		h.mu.Unlock()
-		m.gone = true
-		m.once.Do(func() { close(m.left) })
-		return m
+		return nil, ErrClosed
 	}
 	members, ok := h.rooms[room]
 	if !ok {
@@ -89,7 +84,7 @@ func (h *Hub[T]) join(m *Member[T]) *Member[T] {
 	h.members.Add(1)
 	h.watch(m)
 	h.mu.Unlock()
-	return m
+	return m, nil
 }
 
 // offer hands p to the member: into its sender if there is room and

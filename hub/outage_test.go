@@ -181,9 +181,12 @@ func TestJoinCloseRace(t *testing.T) {
 				defer wg.Done()
 				<-start
 				c := newConn(4)
-				m := h.Join(fmt.Sprint("room", i%3), fmt.Sprint("m", i), c.sender, c.disconnect, c.done)
+				m, err := h.Join(fmt.Sprint("room", i%3), fmt.Sprint("m", i), c.sender, c.disconnect, c.done)
 				_ = h.Broadcast(fmt.Sprint("room", i%3), "hello")
-				if i%2 == 0 {
+				switch {
+				case err != nil && !errors.Is(err, ErrClosed):
+					t.Errorf("run %d: Join: %v", run, err)
+				case err == nil && i%2 == 0:
 					m.Leave()
 				}
 			}()
@@ -201,10 +204,11 @@ func TestJoinCloseRace(t *testing.T) {
 			t.Fatalf("run %d: rooms %v after Close", run, rooms)
 		}
 		c := newConn(1)
-		m := h.Join("late", "late", c.sender, c.disconnect, c.done)
+		if m, err := h.Join("late", "late", c.sender, c.disconnect, c.done); m != nil || !errors.Is(err, ErrClosed) {
+			t.Fatalf("run %d: Join after Close returned %v, %v; want nil, ErrClosed", run, m, err)
+		}
 		if len(h.Members("late")) != 0 {
 			t.Fatalf("run %d: a member joined after Close", run)
 		}
-		m.Leave()
 	}
 }

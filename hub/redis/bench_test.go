@@ -175,7 +175,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		m := h.Join("room"+strconv.Itoa(i%1000), "m", sender, make(chan int, 1), make(chan bool, 1))
+		m, _ := h.Join("room"+strconv.Itoa(i%1000), "m", sender, make(chan int, 1), make(chan bool, 1))
 		m.Leave()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "join+leave/s")

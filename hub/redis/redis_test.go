@@ -130,7 +130,7 @@ func startNode(t *testing.T, redisAddr string) *node {
 	m := macaron.New()
 	m.Get("/ws/:name", sockets.Messages(&sockets.Options{SkipLogging: true, SendChannelBuffer: 100}),
 		func(ctx *macaron.Context, in <-chan string, out chan<- string, disconnect chan<- int, done <-chan bool) {
-			me := n.hub.Join("room", ctx.Params("name"), out, disconnect, done)
+			me, _ := n.hub.Join("room", ctx.Params("name"), out, disconnect, done)
 			defer me.Leave()
 			for {
 				select {
