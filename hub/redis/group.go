@@ -139,7 +139,7 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 		if attempt == 0 {
 			// Once per outage; the subscription's return says how many
 			// tries it took.
-			b.opts.Logger.Printf("subscription lost: %v; resubscribing until Redis answers", err)
+			b.opts.Logger.Printf("[Warning] subscription lost: %v; resubscribing until Redis answers", err)
 		}
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
@@ -172,7 +172,7 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
 				if *attempt > 0 {
-					b.opts.Logger.Printf("subscription restored after %d retries", *attempt)
+					b.opts.Logger.Printf("[Info] subscription restored after %d retries", *attempt)
 				}
 				*attempt = 0
 				if b.opts.OnSubscribe != nil {
@@ -242,7 +242,7 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 			continue
 		}
 		if attempt > 0 {
-			b.opts.Logger.Printf("reading streams again, after %d retries", attempt)
+			b.opts.Logger.Printf("[Info] reading streams again, after %d retries", attempt)
 			attempt = 0
 		}
 		if err != nil {
@@ -335,7 +335,7 @@ func redisTime(res []any) (time.Time, error) {
 // logged with its count) and waits before the next try.
 func (g *group) failed(ctx context.Context, attempt int, err error) int {
 	if attempt == 0 {
-		g.b.opts.Logger.Printf("reading streams: %v; retrying until Redis answers", err)
+		g.b.opts.Logger.Printf("[Warning] reading streams: %v; retrying until Redis answers", err)
 	}
 	g.b.reload(ctx)
 	sleep(ctx, backoff(attempt))
