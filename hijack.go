@@ -152,7 +152,7 @@ func (c *writeConn) readSocket(p []byte) (n int, err error) {
 		}
 	}()
 	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
+		n = copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
 		c.rd.handed(p[:n])
 		return n, nil

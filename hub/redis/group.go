@@ -43,7 +43,9 @@ func (g *group) apply(ctx context.Context, changes map[string]change) {
 		switch {
 		case c.want && !have:
 			g.want[room] = ""
-			g.since[room] = c.at
+			if b.opts.Durable {
+				g.since[room] = c.at // startIDs reads the stream from here
+			}
 			add = append(add, b.key(room, ""))
 		case !c.want && have:
 			delete(g.want, room)
