@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
 	"gopkg.in/macaron.v1"
+
+	"github.com/go-macaron/sockets"
 )
 
 // Every exported name of the original, with its type: this file compiles

@@ -6,24 +6,26 @@ import (
 	"sync"
 	"testing"
 
+	"gopkg.in/macaron.v1"
+
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
-	"gopkg.in/macaron.v1"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // TestCloseFirstRequestWins: the first close asked for goes on the wire,
 // code and reason together; every later request returns
-// ErrConnectionClosed and changes nothing, on both fronts.
+// wschan.ErrConnectionClosed and changes nothing, on both fronts.
 func TestCloseFirstRequestWins(t *testing.T) {
-	type step func(c *sockets.Conn[string]) error
+	type step func(c *wschan.Conn[string]) error
 	withReason := func(code int, reason string) step {
-		return func(c *sockets.Conn[string]) error { return c.Connection.CloseWithReason(code, reason) }
+		return func(c *wschan.Conn[string]) error { return c.Connection.CloseWithReason(code, reason) }
 	}
 	plain := func(code int) step {
-		return func(c *sockets.Conn[string]) error { return c.Connection.Close(code) }
+		return func(c *wschan.Conn[string]) error { return c.Connection.Close(code) }
 	}
 	direct := func(code int) step {
-		return func(c *sockets.Conn[string]) error { c.Disconnect <- code; return nil }
+		return func(c *wschan.Conn[string]) error { c.Disconnect <- code; return nil }
 	}
 	for _, tc := range []struct {
 		name       string
@@ -34,22 +36,22 @@ func TestCloseFirstRequestWins(t *testing.T) {
 		afterFirst bool // wait for the first close to reach the client before the rest
 	}{
 		{"reason then reason", []step{withReason(4006, "first"), withReason(4007, "second")},
-			[]error{nil, sockets.ErrConnectionClosed}, 4006, "first", false},
+			[]error{nil, wschan.ErrConnectionClosed}, 4006, "first", false},
 		{"close then close", []step{plain(4010), plain(4011)},
-			[]error{nil, sockets.ErrConnectionClosed}, 4010, "", false},
+			[]error{nil, wschan.ErrConnectionClosed}, 4010, "", false},
 		{"close then reason", []step{plain(4012), withReason(4013, "late")},
-			[]error{nil, sockets.ErrConnectionClosed}, 4012, "", false},
+			[]error{nil, wschan.ErrConnectionClosed}, 4012, "", false},
 		{"reason then channel", []step{withReason(4014, "method"), direct(4015)},
 			[]error{nil, nil}, 4014, "method", false},
 		{"channel then reason, once taken", []step{direct(4016), withReason(4017, "late")},
-			[]error{nil, sockets.ErrConnectionClosed}, 4016, "", true},
+			[]error{nil, wschan.ErrConnectionClosed}, 4016, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bothFronts(t, func(o *sockets.Options) macaron.Handler { return sockets.Messages(o) },
 				func(t *testing.T, f front[string]) {
 					got := make(chan []error, 1)
 					proceed := make(chan struct{})
-					srv := sockettest.NewServer(t, f.serve(&sockets.Options{SkipLogging: true}, func(c *sockets.Conn[string]) {
+					srv := sockettest.NewServer(t, f.serve(&sockets.Options{SkipLogging: true}, func(c *wschan.Conn[string]) {
 						var errs []error
 						for i, s := range tc.steps {
 							if i == 1 && tc.afterFirst {
@@ -94,7 +96,7 @@ func TestCloseConcurrentRequests(t *testing.T) {
 		direct  = 4100
 	)
 	got := make(chan []error, 1)
-	srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[string]) {
+	srv := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[string]) {
 		withDirect := c.Request.URL.Query().Get("direct") == "1"
 		start := make(chan struct{})
 		errs := make([]error, callers)
@@ -142,7 +144,7 @@ func TestCloseConcurrentRequests(t *testing.T) {
 				t.Fatalf("run %d: calls %d and %d both returned nil", run, winner, i)
 			case err == nil:
 				winner = i
-			case !errors.Is(err, sockets.ErrConnectionClosed):
+			case !errors.Is(err, wschan.ErrConnectionClosed):
 				t.Fatalf("run %d: call %d returned %v", run, i, err)
 			}
 		}

@@ -316,3 +316,11 @@ func rowCrossOrigin(t *testing.T) {
 		t.Fatalf("own origin under a custom pattern: status %d, want 403", s)
 	}
 }
+
+// The reasons of the 400s, word for word the original's (gorilla's).
+const (
+	errNoConnectionUpgrade = "websocket: the client is not using the websocket protocol: 'upgrade' token not found in 'Connection' header"
+	errNoUpgradeWebsocket  = "websocket: the client is not using the websocket protocol: 'websocket' token not found in 'Upgrade' header"
+	errBadVersion          = "websocket: unsupported version: 13 not found in 'Sec-Websocket-Version' header"
+	errBadKey              = "websocket: not a websocket handshake: 'Sec-WebSocket-Key' header must be Base64 encoded value of 16-byte in length"
+)

@@ -53,7 +53,7 @@ var compatTable = []compatRow{
 	{id: "3.7", check: "JSON(nil) panics when the handler is built", original: "101, then a panic, and a socket nobody served", run: rowJSONNil},
 
 	// 4. Frame types.
-	{id: "4.1", check: "Messages receives text and binary frames as strings, an empty frame as \"\", a binary frame with invalid UTF-8 unchanged; a text frame with invalid UTF-8 closes with 1007, ErrInvalidUTF8 before done", original: "a text frame with invalid UTF-8 was delivered and the connection stayed open", run: rowMessagesReceive},
+	{id: "4.1", check: "Messages receives text and binary frames as strings, an empty frame as \"\", a binary frame with invalid UTF-8 unchanged; a text frame with invalid UTF-8 closes with 1007, wschan.ErrInvalidUTF8 before done", original: "a text frame with invalid UTF-8 was delivered and the connection stayed open", run: rowMessagesReceive},
 	{id: "4.2", check: "Messages sends each string as one text frame; invalid UTF-8 goes out as U+FFFD, logged once per connection", original: "invalid UTF-8 went out unchanged in a text frame, which browsers must fail the connection for", run: rowMessagesSend},
 	{id: "4.3", check: "ByteSliceMessages receives text or binary as []byte (empty: non-nil), sends binary frames (nil and empty: an empty frame)", run: rowByteSliceFrames},
 	{id: "4.4", check: "JSON decodes text and binary frames; sends text frames of Encoder output with a trailing newline and HTML escaping; nil is null", run: rowJSONFrames},

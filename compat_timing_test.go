@@ -11,6 +11,8 @@ import (
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
+
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // pingLog records the pings a gorilla client receives, answering them unless
@@ -133,8 +135,8 @@ func rowSilentPeer(t *testing.T) {
 	if !gorilla.IsCloseError(err, gorilla.CloseAbnormalClosure) {
 		t.Fatalf("client saw %v, want the connection dropped without a close frame", err)
 	}
-	if !e.clean() || !errors.Is(e.err, ErrPongTimeout) {
-		t.Fatalf("end %+v, want ErrPongTimeout before done", e)
+	if !e.clean() || !errors.Is(e.err, wschan.ErrPongTimeout) {
+		t.Fatalf("end %+v, want wschan.ErrPongTimeout before done", e)
 	}
 	if lasted < o.PongWait {
 		t.Fatalf("dropped after %v, before PongWait %v", lasted, o.PongWait)
@@ -145,7 +147,7 @@ func rowWritesDoNotKeepAlive(t *testing.T) {
 	o := testOptions(&logBuffer{})
 	o.PingPeriod, o.PongWait = 50*time.Millisecond, 300*time.Millisecond
 	err, e, _, _ := silentEnd(t, o, true)
-	if !gorilla.IsCloseError(err, gorilla.CloseAbnormalClosure) || !errors.Is(e.err, ErrPongTimeout) {
+	if !gorilla.IsCloseError(err, gorilla.CloseAbnormalClosure) || !errors.Is(e.err, wschan.ErrPongTimeout) {
 		t.Fatalf("client %v, end %+v: want a drop for silence despite the server's writes", err, e)
 	}
 }
@@ -154,7 +156,7 @@ func rowPingAfterPongWait(t *testing.T) {
 	o := testOptions(&logBuffer{})
 	o.PingPeriod, o.PongWait = time.Second, 300*time.Millisecond
 	_, e, _, pings := silentEnd(t, o, false)
-	if !errors.Is(e.err, ErrPongTimeout) || pings != 0 {
+	if !errors.Is(e.err, wschan.ErrPongTimeout) || pings != 0 {
 		t.Fatalf("end %+v after %d pings, want a drop before any ping", e, pings)
 	}
 }
@@ -200,7 +202,7 @@ func rowTalkingPeerStays(t *testing.T) {
 }
 
 func rowTimingDefaults(t *testing.T) {
-	o := withDefaults(nil)
+	o := servedOptions(t)
 	if o.PingPeriod != 48*time.Second || o.PongWait != 60*time.Second || o.WriteWait != 60*time.Second ||
 		o.MaxMessageSize != 65536 || o.SendChannelBuffer != 10 || o.RecvChannelBuffer != 10 ||
 		o.AllowedOrigin != "https?://{{host}}$" || o.LogLevel != LogLevelInfo || o.Logger.Prefix() != "[sockets] " {
@@ -211,7 +213,7 @@ func rowTimingDefaults(t *testing.T) {
 func rowOptionMerging(t *testing.T) {
 	first := &Options{PongWait: 7 * time.Second, LogLevel: LogLevelError}
 	second := &Options{PongWait: 9 * time.Second, SendChannelBuffer: 3}
-	o := withDefaults([]*Options{first, second})
+	o := servedOptions(t, first, second)
 	if o.PongWait != 7*time.Second || o.SendChannelBuffer != 10 || o.LogLevel != LogLevelInfo || o.PingPeriod != 48*time.Second {
 		t.Fatalf("merged %+v: want the first options only, zeros (LogLevelError included) as defaults", o)
 	}
@@ -317,4 +319,19 @@ func rowWriteStall(t *testing.T) {
 		t.Fatalf("end %+v, want the write error before done", e)
 	}
 	_ = c.Close()
+}
+
+// servedOptions returns the options a connection served by Messages(opts...)
+// sees, as the handler gets them on its *Connection.
+func servedOptions(t *testing.T, opts ...*Options) *Options {
+	t.Helper()
+	got := make(chan *Options, 1)
+	ts := serve(t, Messages(opts...), func(c *Connection, done <-chan bool) {
+		got <- c.Options
+		<-done
+	})
+	ws := ts.dial()
+	o := recv(t, got, "the connection's options")
+	closeFrom(t, ws, 1000, "")
+	return o
 }

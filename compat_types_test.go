@@ -12,6 +12,8 @@ import (
 
 	gorilla "github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
+
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // ChatMessage is the JSON type of the tests, as in the original's README.
@@ -208,8 +210,8 @@ func rowMessagesReceive(t *testing.T) {
 	if code, _ := readClose(t, c); code != 1007 {
 		t.Fatalf("close %d after invalid UTF-8 in a text frame, want 1007", code)
 	}
-	if e := p.end(t); !e.clean() || !errors.Is(e.err, ErrInvalidUTF8) {
-		t.Fatalf("end %+v, want ErrInvalidUTF8 before done", e)
+	if e := p.end(t); !e.clean() || !errors.Is(e.err, wschan.ErrInvalidUTF8) {
+		t.Fatalf("end %+v, want wschan.ErrInvalidUTF8 before done", e)
 	}
 	if len(p.got) != 0 {
 		t.Fatalf("the invalid text was delivered: %q", <-p.got)

@@ -7,13 +7,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // statsHandler echoes, answers "stats" with the connection's Stats as
 // JSON, and closes with a reason on "close <reason>".
-func statsHandler(c *sockets.Conn[string]) {
+func statsHandler(c *wschan.Conn[string]) {
 	for {
 		select {
 		case m := <-c.Receiver:
@@ -45,7 +45,7 @@ func TestConnectionStats(t *testing.T) {
 			c.SendText(m)
 			c.ExpectText(m)
 		}
-		var st sockets.Stats
+		var st wschan.Stats
 		for deadline := time.Now().Add(5 * time.Second); st.RTT == 0; {
 			// The client answers pings as it reads; ask until one was.
 			c.SendText("stats")
@@ -80,7 +80,7 @@ func TestCloseWithReason(t *testing.T) {
 			cl.SendBinary([]byte("close " + c.reason)) // binary: the bad byte is allowed there
 			cl.ExpectClose(4001, c.wire)
 			r := cl.ServerRecord()
-			if r.By != sockets.EndedByHandler || r.Code != 4001 || r.Reason != c.wire || r.SentCode != 4001 ||
+			if r.By != wschan.EndedByHandler || r.Code != 4001 || r.Reason != c.wire || r.SentCode != 4001 ||
 				r.ReceivedCode != 4001 || !r.Clean || r.Cause != nil || !utf8.ValidString(r.Reason) {
 				t.Errorf("reason %q: record %+v", c.reason, r)
 			}
@@ -96,14 +96,14 @@ func TestCloseRecordBothWays(t *testing.T) {
 		c := s.Dial("/ws")
 		c.Close(4002, "leaving")
 		r := c.ServerRecord()
-		if r.By != sockets.EndedByPeer || r.ReceivedCode != 4002 || r.ReceivedReason != "leaving" ||
+		if r.By != wschan.EndedByPeer || r.ReceivedCode != 4002 || r.ReceivedReason != "leaving" ||
 			r.SentCode != 4002 || !r.Clean || r.Cause == nil {
 			t.Errorf("peer close: record %+v", r)
 		}
 		c = s.Dial("/ws")
 		c.Drop()
 		r = c.ServerRecord()
-		if r.By != sockets.EndedByNetwork || r.SentCode != 0 || r.ReceivedCode != 0 || r.Clean || r.Cause == nil {
+		if r.By != wschan.EndedByNetwork || r.SentCode != 0 || r.ReceivedCode != 0 || r.Clean || r.Cause == nil {
 			t.Errorf("drop: record %+v", r)
 		}
 	})

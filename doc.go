@@ -1,16 +1,15 @@
-// Package sockets binds a WebSocket connection to Go channels, with two
-// fronts over one core. For Macaron it is middleware that injects the
-// channels into the next handler, a drop-in replacement for the original
-// github.com/go-macaron/sockets; for any net/http server or router, Handler
-// hands the same channels to a function as a Conn. It is built on
-// github.com/coder/websocket; the sockettest package tests handlers of
-// either front.
+// Package sockets binds a WebSocket connection to Go channels for Macaron:
+// it is middleware that upgrades the request and injects the channels into
+// the next handler, a drop-in replacement for the original
+// github.com/go-macaron/sockets, built on github.com/coder/websocket. It
+// exports the original's names and no others; its core, for any net/http
+// server or router and without Macaron, is package
+// github.com/go-macaron/sockets/wschan, whose Options and Connection are
+// the same types as this package's.
 //
 // Messages, ByteSliceMessages and JSON each return a handler that checks the
 // request (method GET, an allowed Origin, a valid handshake), upgrades it and
-// injects five channels into the handlers after it (Handler[T] makes the
-// same checks and hands the same channels over in a Conn[T]), and the
-// *Connection:
+// injects five channels into the handlers after it, and the *Connection:
 //
 //	<-chan T      receiver: what the peer sends (T is string, []byte or *V)
 //	chan<- T      sender: what to send to the peer

@@ -9,16 +9,18 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets/internal/wstest"
 )
 
 // Opcodes of RFC 6455 section 5.2.
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	opContinuation = wstest.OpContinuation
+	opText         = wstest.OpText
+	opBinary       = wstest.OpBinary
+	opClose        = wstest.OpClose
+	opPing         = wstest.OpPing
+	opPong         = wstest.OpPong
 )
 
 // frame is one frame as a raw client reads it off the wire.
@@ -135,10 +137,7 @@ func (c *rawClient) next() (frame, error) {
 }
 
 // closeFrame builds a masked client close frame with code and reason.
-func closeFrame(code int, reason string) []byte {
-	p := binary.BigEndian.AppendUint16(nil, uint16(code))
-	return maskedFrame(opClose, append(p, reason...))
-}
+func closeFrame(code int, reason string) []byte { return wstest.CloseFrame(code, reason) }
 
 // untilClose reads frames until the server's close frame and returns the
 // data frames before it and the close frame. It fails the test if the

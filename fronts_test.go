@@ -9,39 +9,41 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
-	"github.com/go-macaron/sockets/sockettest"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
+
+	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // The scenarios of the compatibility table that are not Macaron's own, run
 // through both fronts with the test kit: each front serves one handler
-// function of a *sockets.Conn (the Macaron front through an adapter that
+// function of a *wschan.Conn (the Macaron front through an adapter that
 // takes the injected channels), over a loopback socket.
 
 // front builds an http.Handler that serves h at /ws.
 type front[T any] struct {
 	name  string
-	serve func(o *sockets.Options, h func(*sockets.Conn[T])) http.Handler
+	serve func(o *sockets.Options, h func(*wschan.Conn[T])) http.Handler
 }
 
 func netHTTPFront[T any]() front[T] {
-	return front[T]{"net/http", func(o *sockets.Options, h func(*sockets.Conn[T])) http.Handler {
+	return front[T]{"net/http", func(o *sockets.Options, h func(*wschan.Conn[T])) http.Handler {
 		mux := http.NewServeMux()
-		mux.Handle("/ws", sockets.Handler(h, o))
+		mux.Handle("/ws", wschan.Handler(h, o))
 		return mux
 	}}
 }
 
 func macaronFront[T any](mw func(*sockets.Options) macaron.Handler) front[T] {
-	return front[T]{"macaron", func(o *sockets.Options, h func(*sockets.Conn[T])) http.Handler {
+	return front[T]{"macaron", func(o *sockets.Options, h func(*wschan.Conn[T])) http.Handler {
 		m := macaron.New()
 		m.Map(log.New(io.Discard, "", 0))
 		m.Use(macaron.Recovery())
 		m.Any("/ws", mw(o), func(ctx *macaron.Context, in <-chan T, out chan<- T, errc <-chan error,
 			disc chan<- int, done <-chan bool, conn *sockets.Connection) {
-			h(&sockets.Conn[T]{Receiver: in, Sender: out, Error: errc, Disconnect: disc, Done: done,
+			h(&wschan.Conn[T]{Receiver: in, Sender: out, Error: errc, Disconnect: disc, Done: done,
 				Connection: conn, Request: ctx.Req.Request})
 		})
 		return m
@@ -72,7 +74,7 @@ func quietOptions() *sockets.Options {
 }
 
 // echoConn sends every message back until done.
-func echoConn[T any](c *sockets.Conn[T]) {
+func echoConn[T any](c *wschan.Conn[T]) {
 	for {
 		select {
 		case m := <-c.Receiver:
@@ -110,7 +112,7 @@ func status(t *testing.T, s *sockettest.Server, method string, header http.Heade
 func TestFrontsRejections(t *testing.T) {
 	bothFronts(t, stringsMW, func(t *testing.T, f front[string]) {
 		called := make(chan struct{}, 10)
-		s := sockettest.NewServer(t, f.serve(quietOptions(), func(*sockets.Conn[string]) { called <- struct{}{} }))
+		s := sockettest.NewServer(t, f.serve(quietOptions(), func(*wschan.Conn[string]) { called <- struct{}{} }))
 		valid := func(origin string) http.Header {
 			h := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
 				"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
@@ -158,7 +160,7 @@ func TestFrontsEcho(t *testing.T) {
 		c.ExpectText("binary in")
 		c.SendText("\xff") // compat 4.1: a text frame must be UTF-8
 		c.ExpectClose(1007, "invalid UTF-8 in a text message")
-		if r := c.ServerRecord(); r.By != sockets.EndedByPeer || !errors.Is(r.Cause, sockets.ErrInvalidUTF8) {
+		if r := c.ServerRecord(); r.By != wschan.EndedByPeer || !errors.Is(r.Cause, wschan.ErrInvalidUTF8) {
 			t.Fatalf("record %+v", r)
 		}
 	})
@@ -169,7 +171,7 @@ func TestFrontsEcho(t *testing.T) {
 		c.SendText("text in")
 		c.ExpectBinary([]byte("text in"))
 		c.Close(1000, "")
-		if r := c.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 || r.Cause != nil {
+		if r := c.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 || r.Cause != nil {
 			t.Fatalf("record %+v", r)
 		}
 	})
@@ -195,7 +197,7 @@ func TestFrontsEndings(t *testing.T) {
 		o := quietOptions()
 		o.MaxMessageSize = 16
 		kept := make(chan int, 10)
-		s := sockettest.NewServer(t, f.serve(o, func(c *sockets.Conn[string]) {
+		s := sockettest.NewServer(t, f.serve(o, func(c *wschan.Conn[string]) {
 			for {
 				select {
 				case m := <-c.Receiver:
@@ -226,7 +228,7 @@ func TestFrontsEndings(t *testing.T) {
 			c.ExpectText(strings.Repeat("q", i))
 		}
 		c.ExpectClose(4000, "")
-		if r := c.ServerRecord(); r.By != sockets.EndedByHandler || r.Code != 4000 {
+		if r := c.ServerRecord(); r.By != wschan.EndedByHandler || r.Code != 4000 {
 			t.Errorf("disconnect: record %+v", r)
 		}
 
@@ -238,7 +240,7 @@ func TestFrontsEndings(t *testing.T) {
 		c = s.Dial("/ws")
 		c.SendText(strings.Repeat("x", 17)) // compat 6.2
 		c.ExpectClose(1009, "read limited at 17 bytes")
-		if r := c.ServerRecord(); r.By != sockets.EndedByPeer || r.Cause == nil {
+		if r := c.ServerRecord(); r.By != wschan.EndedByPeer || r.Cause == nil {
 			t.Errorf("oversized: record %+v", r)
 		}
 
@@ -247,7 +249,7 @@ func TestFrontsEndings(t *testing.T) {
 		c.SendText("one")
 		c.SendText("two")
 		c.Drop() // compat 9.2
-		if r := c.ServerRecord(); r.By != sockets.EndedByNetwork || r.Cause == nil {
+		if r := c.ServerRecord(); r.By != wschan.EndedByNetwork || r.Cause == nil {
 			t.Errorf("dropped: record %+v", r)
 		}
 		if n := <-kept; n != 2 {
@@ -269,7 +271,7 @@ func TestFrontsEndings(t *testing.T) {
 // with 1011 and the panic goes on to net/http's own recovery.
 func TestNetHTTPPanic(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	h := sockets.Handler(func(c *sockets.Conn[string]) {
+	h := wschan.Handler(func(c *wschan.Conn[string]) {
 		<-c.Receiver
 		panic("handler bug")
 	}, quietOptions())
@@ -277,7 +279,7 @@ func TestNetHTTPPanic(t *testing.T) {
 	c := s.Dial("/")
 	c.SendText("x")
 	c.ExpectClose(1011, "")
-	if r := c.ServerRecord(); r.By != sockets.EndedByServer || r.Code != 1011 {
+	if r := c.ServerRecord(); r.By != wschan.EndedByServer || r.Code != 1011 {
 		t.Fatalf("record %+v", r)
 	}
 }

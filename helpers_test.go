@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -65,10 +66,13 @@ type testServer struct {
 // newLogger returns a logger writing bare lines to w.
 func newLogger(w io.Writer) *log.Logger { return log.New(w, "", 0) }
 
-// options returns test options writing to logs, with short timings unless
-// the caller overrides them.
+// testOptions returns test options writing to logs, with short timings
+// unless the caller overrides them, and ParkAfter from SOCKETS_PARK_AFTER
+// when that is set (see TestMain).
 func testOptions(logs *logBuffer) *Options {
+	park, _ := time.ParseDuration(os.Getenv("SOCKETS_PARK_AFTER"))
 	return &Options{
+		ParkAfter:  park,
 		Logger:     log.New(logs, "[sockets] ", 0),
 		LogLevel:   LogLevelDebug,
 		WriteWait:  time.Second,

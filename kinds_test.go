@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"gopkg.in/macaron.v1"
+
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
-	"gopkg.in/macaron.v1"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // Named types of string and byte-slice kind, as programs declare them.
@@ -24,7 +26,7 @@ type (
 func TestKindRule(t *testing.T) {
 	o := &sockets.Options{SkipLogging: true}
 	t.Run("Handler[label]", func(t *testing.T) {
-		srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[label]) {
+		srv := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[label]) {
 			relay(c, func(v label) label { return v + "!" })
 		}, o))
 		c := srv.Dial("/ws")
@@ -34,7 +36,7 @@ func TestKindRule(t *testing.T) {
 		c.ExpectText("bin!")
 	})
 	t.Run("Handler[blob]", func(t *testing.T) {
-		srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[blob]) {
+		srv := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[blob]) {
 			relay(c, func(v blob) blob { return append(v, 0xff) })
 		}, o))
 		c := srv.Dial("/ws")
@@ -42,7 +44,7 @@ func TestKindRule(t *testing.T) {
 		c.ExpectBinary([]byte("raw\xff"))
 	})
 	t.Run("Handler[ints]", func(t *testing.T) {
-		srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[ints]) {
+		srv := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[ints]) {
 			relay(c, func(v ints) ints { return append(v, len(v)) })
 		}, o))
 		c := srv.Dial("/ws")
@@ -51,7 +53,7 @@ func TestKindRule(t *testing.T) {
 	})
 	t.Run("JSON(label)", func(t *testing.T) {
 		f := macaronFront[string](func(o *sockets.Options) macaron.Handler { return sockets.JSON(label(""), o) })
-		srv := sockettest.NewServer(t, f.serve(o, func(c *sockets.Conn[string]) {
+		srv := sockettest.NewServer(t, f.serve(o, func(c *wschan.Conn[string]) {
 			relay(c, func(v string) string { return v + "!" })
 		}))
 		c := srv.Dial("/ws")
@@ -60,7 +62,7 @@ func TestKindRule(t *testing.T) {
 	})
 	t.Run("JSON(blob)", func(t *testing.T) {
 		f := macaronFront[[]byte](func(o *sockets.Options) macaron.Handler { return sockets.JSON(blob{}, o) })
-		srv := sockettest.NewServer(t, f.serve(o, func(c *sockets.Conn[[]byte]) {
+		srv := sockettest.NewServer(t, f.serve(o, func(c *wschan.Conn[[]byte]) {
 			relay(c, func(v []byte) []byte { return append(v, '!') })
 		}))
 		c := srv.Dial("/ws")
@@ -72,7 +74,7 @@ func TestKindRule(t *testing.T) {
 }
 
 // relay sends back f of every message until the connection ends.
-func relay[T any](c *sockets.Conn[T], f func(T) T) {
+func relay[T any](c *wschan.Conn[T], f func(T) T) {
 	for {
 		select {
 		case v := <-c.Receiver:

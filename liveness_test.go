@@ -1,8 +1,6 @@
 package sockets
 
 import (
-	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -40,67 +38,5 @@ func TestSlowMessageIsLiveness(t *testing.T) {
 	}
 	if e := p.end(t); e.err != nil {
 		t.Fatalf("error channel carried %v", e.err)
-	}
-}
-
-// TestUnreadBytesAreNotSilence: when the silence deadline passes while
-// the peer's bytes wait unread in the socket (the server is behind, not
-// the peer silent), the connection goes on, its deadline moved; with
-// nothing waiting, it ends with ErrPongTimeout. Over a real TCP socket.
-func TestUnreadBytesAreNotSilence(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-
-	silentFor := func() *pump {
-		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, "peer")
-		c.stats.born = time.Now().Add(-2 * time.Second) // nothing read for two seconds
-		p := newPump(c, nil)
-		p.ctx, p.cancel = context.WithCancel(context.Background())
-		t.Cleanup(p.cancel)
-		p.raw, p.timer = server, time.NewTimer(time.Hour)
-		p.nextPing, p.deadline = time.Hour, time.Second
-		return p
-	}
-
-	if _, err := client.Write([]byte("bytes the server has not read yet")); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for unreadBytes(server) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the bytes never reached the server's socket")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	p := silentFor()
-	if stop, _ := p.tick(); stop {
-		t.Fatalf("the connection ended (%v) while the peer's bytes waited unread", p.ending.cause)
-	}
-	if p.deadline <= time.Second {
-		t.Fatalf("the silence deadline stayed at %v", p.deadline)
-	}
-
-	buf := make([]byte, 64)
-	for unreadBytes(server) > 0 {
-		if _, err := server.Read(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p = silentFor()
-	if stop, _ := p.tick(); !stop || p.ending.cause != ErrPongTimeout {
-		t.Fatalf("a silent peer was not dropped: stop %v, cause %v", stop, p.ending.cause)
 	}
 }

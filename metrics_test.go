@@ -4,28 +4,31 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
-// TestMetricsAndOnEnd: two handlers share one Metrics; the snapshot counts
+// TestMetricsAndTrace: two handlers share one Metrics; the snapshot counts
 // open connections, every message and byte (of open and ended ones) and the
-// closes by code; OnEnd gets each connection's record and figures once.
-func TestMetricsAndOnEnd(t *testing.T) {
+// closes by code; a trace composed with the Metrics' own sees each
+// connection end once, its record and figures final.
+func TestMetricsAndTrace(t *testing.T) {
 	bothFronts(t, stringsMW, func(t *testing.T, f front[string]) {
-		m := &sockets.Metrics{}
-		ends := make(chan sockets.CloseRecord, 10)
+		m := &wschan.Metrics{}
+		ends := make(chan wschan.CloseRecord, 10)
 		o := quietOptions()
-		o.Metrics = m
-		o.OnEnd = func(c *sockets.Connection, r sockets.CloseRecord, st sockets.Stats) {
-			if st.MessagesIn == 0 {
-				t.Errorf("OnEnd: figures %+v", st)
+		counted := m.Trace()
+		o.Trace = &wschan.ConnTrace{Upgraded: counted.Upgraded, Ended: func(c *wschan.Connection) {
+			counted.Ended(c)
+			r, ok := c.CloseRecord()
+			if st := c.Stats(); st.MessagesIn == 0 || !ok {
+				t.Errorf("Ended: figures %+v, record set %v", st, ok)
 			}
 			ends <- r
-		}
+		}}
 		mux := http.NewServeMux()
 		mux.Handle("/ws", f.serve(o, statsHandler))
-		mux.Handle("/other", sockets.Handler(statsHandler, o))
+		mux.Handle("/other", wschan.Handler(statsHandler, o))
 		s := sockettest.NewServer(t, mux)
 		a, b, c := s.Dial("/ws"), s.Dial("/ws"), s.Dial("/other")
 		for _, cl := range []*sockettest.Client{a, b, c} {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // loops counts the goroutines running a connection's write loop and those
@@ -63,7 +63,7 @@ func testIdleConnectionsPark(t *testing.T, pingPeriod time.Duration) {
 	o := quietOptions()
 	o.PingPeriod, o.PongWait = pingPeriod, 2*time.Minute
 	quit := make(chan struct{}) // closed: the server closes the connections left
-	s := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[string]) {
+	s := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[string]) {
 		quit := quit
 		for {
 			select {
@@ -114,7 +114,7 @@ func testIdleConnectionsPark(t *testing.T, pingPeriod time.Duration) {
 	awaitParked(t, reads)
 	for _, c := range clients[:conns/2] {
 		c.Close(1000, "bye")
-		if r := c.ServerRecord(); !r.Clean || r.Code != 1000 || r.By != sockets.EndedByPeer {
+		if r := c.ServerRecord(); !r.Clean || r.Code != 1000 || r.By != wschan.EndedByPeer {
 			t.Fatalf("close record %+v", r)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets/internal/wstest"
 )
 
 // testKey is a valid Sec-WebSocket-Key (RFC 6455's sample nonce).
@@ -95,23 +97,7 @@ func wsHeaderNames(h http.Header) []string {
 }
 
 // maskedFrame builds one client frame (FIN set, masked) of the given opcode.
-func maskedFrame(opcode byte, payload []byte) []byte {
-	key := [4]byte{1, 2, 3, 4}
-	f := []byte{0x80 | opcode}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n < 1<<16:
-		f = append(f, 0x80|126, byte(n>>8), byte(n))
-	default:
-		f = append(f, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	f = append(f, key[:]...)
-	for i, c := range payload {
-		f = append(f, c^key[i%4])
-	}
-	return f
-}
+func maskedFrame(opcode byte, payload []byte) []byte { return wstest.MaskedFrame(opcode, payload) }
 
 // checkRejected checks a rejection: status, exact body, no Sec-WebSocket-*
 // header but those in allowed.

@@ -20,12 +20,11 @@ import (
 	"gopkg.in/macaron.v1"
 )
 
-// parkAtOnce has the endpoints the test makes park their loops at the
-// first idle moment (parkAfter 1ns), until the test ends.
-func parkAtOnce(t *testing.T) {
-	saved := parkAfterDefault
-	parkAfterDefault = time.Nanosecond
-	t.Cleanup(func() { parkAfterDefault = saved })
+// parkAtOnce sets o to park its connections' loops at their first idle
+// moment, and returns it.
+func parkAtOnce(o *Options) *Options {
+	o.ParkAfter = time.Nanosecond
+	return o
 }
 
 // echoCountingParks is a handler that echoes each message and, once the
@@ -41,7 +40,7 @@ func echoCountingParks(parks chan<- int64, started chan<- *Connection) func(<-ch
 			case m := <-in:
 				out <- m
 			case <-done:
-				parks <- c.stats.parks.Load()
+				parks <- c.Stats().ReadParks
 				return
 			}
 		}
@@ -59,13 +58,12 @@ func echoCountingParks(parks chan<- int64, started chan<- *Connection) func(<-ch
 // and must have parked.
 func TestReadParkStress(t *testing.T) {
 	checkLeaks(t)
-	parkAtOnce(t)
 
 	const runs = 200
 	parks := make(chan int64, runs)
 	started := make(chan *Connection, 1)
 	logs := &logBuffer{}
-	ts := serve(t, Messages(testOptions(logs)), echoCountingParks(parks, started))
+	ts := serve(t, Messages(parkAtOnce(testOptions(logs))), echoCountingParks(parks, started))
 	var total int64
 	for run := range runs {
 		rng := rand.New(rand.NewPCG(uint64(run), 7))
@@ -74,7 +72,7 @@ func TestReadParkStress(t *testing.T) {
 		// The stream, in three parts: a short message and a ping; a 126+
 		// byte message; a message in three fragments with a ping between
 		// the first two. Between parts the client pauses for longer than
-		// the gate takes to park (two re-arms of minRearm).
+		// the gate takes to park (two re-arms of a millisecond).
 		parts := [][]byte{
 			append(fragment(opText, []byte(want[0]), true), fragment(opPing, []byte("p1"), true)...),
 			fragment(opText, long, true),
@@ -94,7 +92,7 @@ func TestReadParkStress(t *testing.T) {
 		conn := recv(t, started, "the connection")
 		parts[0] = parts[0][first:]
 		for _, rest := range parts {
-			before := conn.stats.parks.Load()
+			before := conn.Stats().ReadParks
 			for len(rest) > 0 {
 				n := min(len(rest), 1+rng.IntN(9))
 				c.send(rest[:n])
@@ -105,7 +103,7 @@ func TestReadParkStress(t *testing.T) {
 			}
 			// The read loop parks once it has read the part: wait for
 			// that park, counted, however slow the machine.
-			for deadline := time.Now().Add(wait); conn.stats.parks.Load() == before; {
+			for deadline := time.Now().Add(wait); conn.Stats().ReadParks == before; {
 				if time.Now().After(deadline) {
 					t.Fatalf("run %d: the read loop did not park within %v after a part", run, wait)
 				}
@@ -183,12 +181,11 @@ func (refusingRaw) Control(func(uintptr)) error { return errors.New("refused for
 // its first idle moment.
 func TestReadParkRefused(t *testing.T) {
 	checkLeaks(t)
-	parkAtOnce(t)
 
 	logs := &logBuffer{}
 	parks := make(chan int64, 1)
 	m := macaron.New()
-	m.Get("/ws", Messages(testOptions(logs)), echoCountingParks(parks, nil))
+	m.Get("/ws", Messages(parkAtOnce(testOptions(logs))), echoCountingParks(parks, nil))
 	srv := httptest.NewUnstartedServer(m)
 	srv.Listener = refusingListener{srv.Listener}
 	srv.Start()
@@ -205,7 +202,7 @@ func TestReadParkRefused(t *testing.T) {
 		if _, got := readMessage(t, ws); string(got) != want {
 			t.Fatalf("echo %q, want %q", got, want)
 		}
-		time.Sleep(3 * minRearm) // idle at a message boundary: the gate asks to park
+		time.Sleep(3 * time.Millisecond) // idle at a message boundary: the gate asks to park
 	}
 	closeFrom(t, ws, 1000, "bye")
 	if code, _ := readClose(t, ws); code != 1000 {

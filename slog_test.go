@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // syncBuffer is a buffer several goroutines write to.
@@ -86,7 +86,7 @@ func TestLoggerUnchanged(t *testing.T) {
 	out := &syncBuffer{}
 	o := quietOptions()
 	o.Logger = log.New(out, "[sockets] ", 0)
-	s := sockettest.NewServer(t, sockets.Handler(statsHandler, o))
+	s := sockettest.NewServer(t, wschan.Handler(statsHandler, o))
 	c := s.Dial("/")
 	c.Close(1000, "")
 	c.ServerRecord()

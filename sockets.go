@@ -1,12 +1,11 @@
 package sockets
 
 import (
-	"net/http"
 	"reflect"
-	"sync"
 
 	"gopkg.in/macaron.v1"
 
+	"github.com/go-macaron/sockets/internal/front"
 	"github.com/go-macaron/sockets/internal/kind"
 )
 
@@ -23,8 +22,7 @@ import (
 // a disallowed Origin 403 and an invalid handshake 400; the next handler is
 // then not called.
 func Messages(options ...*Options) macaron.Handler {
-	o := withDefaults(options)
-	return newMiddleware(o, stringKind(o))
+	return newMiddleware(options, front.Text, nil)
 }
 
 // ByteSliceMessages is Messages for byte slices: it injects <-chan []byte
@@ -32,8 +30,7 @@ func Messages(options ...*Options) macaron.Handler {
 // chan<- []byte (each slice goes out as one binary frame), with the same
 // error, disconnect and done channels.
 func ByteSliceMessages(options ...*Options) macaron.Handler {
-	o := withDefaults(options)
-	return newMiddleware(o, bytesKind(o))
+	return newMiddleware(options, front.Binary, nil)
 }
 
 // JSON is Messages for JSON values of bindStruct's type T: it injects
@@ -54,90 +51,17 @@ func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
 	if bindStruct == nil {
 		panic("sockets: JSON(nil): pass a value of the type to bind, such as JSON(Message{})")
 	}
-	o := withDefaults(options)
 	t := reflect.TypeOf(bindStruct)
 	switch kind.Of(t) {
 	case kind.Text:
-		return newMiddleware(o, stringKind(o))
+		return newMiddleware(options, front.Text, nil)
 	case kind.Binary:
-		return newMiddleware(o, bytesKind(o))
+		return newMiddleware(options, front.Binary, nil)
 	}
 	if t.Kind() == reflect.Slice {
 		// The original's quirk, kept because handlers are typed against
 		// it: any slice binds byte slices.
-		return newMiddleware(o, bytesKind(o))
+		return newMiddleware(options, front.Binary, nil)
 	}
-	return newMiddleware(o, jsonKind(o, t))
-}
-
-// binder makes the channels of one connection, maps them into the handler's
-// injector and returns the box that moves their values.
-type binder func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box
-
-func stringKind(o *Options) binder {
-	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
-		mc := &MessageConnection{Connection: c,
-			Sender: make(chan string, o.SendChannelBuffer), Receiver: make(chan string, o.RecvChannelBuffer)}
-		ctx.Map((<-chan string)(mc.Receiver))
-		ctx.Map((chan<- string)(mc.Sender))
-		return newChanBox(mc.Sender, mc.Receiver, bufs, o.JSONCodec, &c.prepared)
-	}
-}
-
-func bytesKind(o *Options) binder {
-	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
-		bc := &ByteSliceConnection{Connection: c,
-			Sender: make(chan []byte, o.SendChannelBuffer), Receiver: make(chan []byte, o.RecvChannelBuffer)}
-		ctx.Map((<-chan []byte)(bc.Receiver))
-		ctx.Map((chan<- []byte)(bc.Sender))
-		return newChanBox(bc.Sender, bc.Receiver, bufs, o.JSONCodec, &c.prepared)
-	}
-}
-
-func jsonKind(o *Options, t reflect.Type) binder {
-	ptr := reflect.PointerTo(t)
-	both := reflect.ChanOf(reflect.BothDir, ptr)
-	recvType := reflect.ChanOf(reflect.RecvDir, ptr)
-	sendType := reflect.ChanOf(reflect.SendDir, ptr)
-	return func(c *Connection, ctx *macaron.Context, bufs *sync.Pool) box {
-		jc := &JSONConnection{Connection: c,
-			Sender: reflect.MakeChan(both, o.SendChannelBuffer), Receiver: reflect.MakeChan(both, o.RecvChannelBuffer)}
-		ctx.Set(recvType, jc.Receiver.Convert(recvType))
-		ctx.Set(sendType, jc.Sender.Convert(sendType))
-		return &jsonBox{elem: t, send: jc.Sender, recv: jc.Receiver, codec: o.JSONCodec, bufs: bufs, prep: &c.prepared}
-	}
-}
-
-// middleware is the Macaron front: a thin layer over the net/http front's
-// endpoint that injects the channels instead of handing them over. One
-// serves every connection made with the same options.
-type middleware struct {
-	*endpoint
-	bind binder
-}
-
-func newMiddleware(o *Options, b binder) macaron.Handler {
-	m := &middleware{endpoint: newEndpoint(o), bind: b}
-	return m.serve
-}
-
-// serve upgrades the request (or answers it with the failed check's
-// status), injects the channels, runs the rest of the handler chain and
-// returns once the connection has ended.
-func (m *middleware) serve(c *macaron.Context) {
-	p := m.upgrade(c.Resp, c.Req.Request)
-	if p == nil {
-		return
-	}
-	p.box = m.bind(p.Connection, c, &m.bufs)
-	c.Map(p.Connection)
-	c.Map((<-chan error)(p.Error))
-	c.Map((chan<- int)(p.Disconnect))
-	c.Map((<-chan bool)(p.Done))
-	// Whatever the chain writes from now on is discarded instead of
-	// reaching the hijacked connection.
-	hw := &hijackedWriter{}
-	c.Resp = hw
-	c.MapTo(hw, (*http.ResponseWriter)(nil))
-	m.run(p, c.Req.Request, c.Next)
+	return newMiddleware(options, front.JSON, t)
 }

@@ -10,6 +10,8 @@ import (
 	coder "github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
+	"github.com/go-macaron/sockets/wschan"
+
 	gorilla "github.com/gorilla/websocket"
 )
 
@@ -150,7 +152,7 @@ func TestServerShutdownContext(t *testing.T) {
 		}
 	}
 	for range clients {
-		if e := p.end(t); !e.clean() || !errors.Is(e.err, ErrServerShutdown) {
+		if e := p.end(t); !e.clean() || !errors.Is(e.err, wschan.ErrServerShutdown) {
 			t.Fatalf("end %+v", e)
 		}
 	}

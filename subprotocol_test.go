@@ -6,14 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-macaron/sockets"
-	"github.com/go-macaron/sockets/sockettest"
 	gorilla "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // protoEcho answers every message with the connection's subprotocol.
-func protoEcho(c *sockets.Conn[string]) {
+func protoEcho(c *wschan.Conn[string]) {
 	for {
 		select {
 		case <-c.Receiver:
@@ -75,7 +76,7 @@ func TestSubprotocolRequired(t *testing.T) {
 		o := quietOptions()
 		o.Subprotocols, o.SubprotocolRequired = []string{"chat.v1"}, true
 		called := make(chan struct{}, 1)
-		s := sockettest.NewServer(t, f.serve(o, func(c *sockets.Conn[string]) {
+		s := sockettest.NewServer(t, f.serve(o, func(c *wschan.Conn[string]) {
 			called <- struct{}{}
 			protoEcho(c)
 		}))
@@ -109,7 +110,7 @@ func TestChooseSubprotocol(t *testing.T) {
 		}
 		return "bearer", nil
 	}
-	s := sockettest.NewServer(t, sockets.Handler(protoEcho, o))
+	s := sockettest.NewServer(t, wschan.Handler(protoEcho, o))
 	c := s.DialSubprotocols("/", "bearer", "token-ok")
 	c.SendText("?")
 	c.ExpectText("speaking bearer")

@@ -13,22 +13,22 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // compressionModes are the server settings compared, each with a client
 // (coder/websocket's) that offers the same.
 var compressionModes = []struct {
 	name      string
-	opts      func(o *sockets.Options)
+	opts      func(o *wschan.Options)
 	client    websocket.CompressionMode
 	threshold int
 }{
-	{"off", func(*sockets.Options) {}, websocket.CompressionDisabled, 0},
-	{"no-takeover", func(o *sockets.Options) { o.Compression = true }, websocket.CompressionNoContextTakeover, 0},
-	{"no-takeover-all", func(o *sockets.Options) { o.Compression, o.CompressionThreshold = true, 1 }, websocket.CompressionNoContextTakeover, 1},
-	{"takeover", func(o *sockets.Options) { o.Compression, o.CompressionContextTakeover = true, true }, websocket.CompressionContextTakeover, 0},
-	{"takeover-all", func(o *sockets.Options) {
+	{"off", func(*wschan.Options) {}, websocket.CompressionDisabled, 0},
+	{"no-takeover", func(o *wschan.Options) { o.Compression = true }, websocket.CompressionNoContextTakeover, 0},
+	{"no-takeover-all", func(o *wschan.Options) { o.Compression, o.CompressionThreshold = true, 1 }, websocket.CompressionNoContextTakeover, 1},
+	{"takeover", func(o *wschan.Options) { o.Compression, o.CompressionContextTakeover = true, true }, websocket.CompressionContextTakeover, 0},
+	{"takeover-all", func(o *wschan.Options) {
 		o.Compression, o.CompressionContextTakeover, o.CompressionThreshold = true, true, 1
 	}, websocket.CompressionContextTakeover, 1},
 }
@@ -46,11 +46,11 @@ func (c countingConn) Read(p []byte) (int, error) {
 }
 
 // compressionServer echoes values of T through the net/http front.
-func compressionServer[T any](apply func(*sockets.Options)) (*httptest.Server, *atomic.Int64) {
+func compressionServer[T any](apply func(*wschan.Options)) (*httptest.Server, *atomic.Int64) {
 	o := quiet()
 	apply(o)
 	open := &atomic.Int64{}
-	h := sockets.Handler(func(c *sockets.Conn[T]) {
+	h := wschan.Handler(func(c *wschan.Conn[T]) {
 		open.Add(1)
 		defer open.Add(-1)
 		for {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 	"github.com/gorilla/mux"
 	echov4 "github.com/labstack/echo/v4"
 )
@@ -17,7 +17,7 @@ import (
 // echo's and gin's net/http adapters (whose ResponseWriters wrap net/http's).
 func TestRouters(t *testing.T) {
 	greet := func(param func(*http.Request) string) http.Handler {
-		return sockets.Handler(func(c *sockets.Conn[string]) {
+		return wschan.Handler(func(c *wschan.Conn[string]) {
 			for {
 				select {
 				case m := <-c.Receiver:
@@ -69,7 +69,7 @@ func TestRouters(t *testing.T) {
 			c.SendText("hi")
 			c.ExpectText("lobby: hi")
 			c.Close(1000, "")
-			if r := c.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 {
+			if r := c.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 {
 				t.Fatalf("record %+v", r)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 	gorilla "github.com/gorilla/websocket"
 	"github.com/lxzan/gws"
 	"github.com/olahol/melody"
@@ -132,7 +133,7 @@ func oursServer[T any](mw macaron.Handler, fromWire func([]byte) T) *server {
 func oursNetHTTPServer() *server {
 	reg := newRegistry[chan<- string]()
 	mux := http.NewServeMux()
-	mux.Handle("/ws", sockets.Handler(func(c *sockets.Conn[string]) {
+	mux.Handle("/ws", wschan.Handler(func(c *wschan.Conn[string]) {
 		reg.add(c.Sender)
 		defer reg.remove(c.Sender)
 		for {

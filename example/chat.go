@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 //go:embed index.html
@@ -62,7 +62,8 @@ type app struct {
 func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], front string) (*app, error) {
 	c := &chat{hub: rooms, log: logger}
 	a := &app{}
-	o := &sockets.Options{Context: ctx, Logger: logger, Metrics: &sockets.Metrics{}}
+	m := &wschan.Metrics{}
+	o := &wschan.Options{Context: ctx, Logger: logger, Trace: m.Trace()}
 	chatOpts := *o
 	chatOpts.Subprotocols = []string{Subprotocol}
 	chatOpts.Compression = true // browsers offer permessage-deflate; chat text compresses well
@@ -74,7 +75,7 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], f
 	default:
 		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
 	}
-	metrics := metricsHandler(o.Metrics, rooms)
+	metrics := metricsHandler(m, rooms)
 	pages := a.Handler
 	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
@@ -103,7 +104,7 @@ func (a *app) wait(ctx context.Context) error {
 }
 
 // echo sends back every message, as it came, until the connection ends.
-func echo[T any](c *sockets.Conn[T]) {
+func echo[T any](c *wschan.Conn[T]) {
 	for {
 		select {
 		case msg := <-c.Receiver:
@@ -122,7 +123,7 @@ func echo[T any](c *sockets.Conn[T]) {
 // member's messages to the room until the connection ends, then leaves. A
 // name already used in the room on this server is refused with
 // CloseNameTaken.
-func (ch *chat) serve(room, name string, c *sockets.Conn[*Message]) {
+func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	// The other servers' members (with a Redis backplane), asked before
 	// taking the lock: it may wait for Redis.
 	remote := ch.presence(c.Request.Context(), room)

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
@@ -192,13 +192,13 @@ func TestChatWithTestKit(t *testing.T) {
 			bob.ExpectJSON(Message{Type: "message", From: "bob", Text: "hi ann"})
 			bob.Close(1000, "")
 			ann.ExpectJSON(Message{Type: "leave", From: "bob"})
-			if r := bob.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 {
+			if r := bob.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 {
 				t.Errorf("bob's end: %+v", r)
 			}
 
 			again := s.Dial("/sockets/rooms/A/ann")
 			again.ExpectClose(CloseNameTaken, "")
-			if r := again.ServerRecord(); r.By != sockets.EndedByHandler || r.Code != CloseNameTaken {
+			if r := again.ServerRecord(); r.By != wschan.EndedByHandler || r.Code != CloseNameTaken {
 				t.Errorf("the refused ann's end: %+v", r)
 			}
 

@@ -4,6 +4,7 @@ import (
 	"log"
 
 	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 	"gopkg.in/macaron.v1"
 )
 
@@ -22,15 +23,15 @@ func macaronApp(a *app, ch *chat, o, chatOpts *sockets.Options, logger *log.Logg
 		c.Next()
 	}
 	m.Get("/echo/text", track, sockets.Messages(o), func(in <-chan string, out chan<- string, done <-chan bool) {
-		echo(&sockets.Conn[string]{Receiver: in, Sender: out, Done: done})
+		echo(&wschan.Conn[string]{Receiver: in, Sender: out, Done: done})
 	})
 	m.Get("/echo/bytes", track, sockets.ByteSliceMessages(o), func(in <-chan []byte, out chan<- []byte, done <-chan bool) {
-		echo(&sockets.Conn[[]byte]{Receiver: in, Sender: out, Done: done})
+		echo(&wschan.Conn[[]byte]{Receiver: in, Sender: out, Done: done})
 	})
 	m.Get("/sockets/rooms/:room/:name", track, sockets.JSON(Message{}, chatOpts),
 		func(ctx *macaron.Context, conn *sockets.Connection, receiver <-chan *Message, sender chan<- *Message,
 			done <-chan bool, disconnect chan<- int, errc <-chan error) {
-			ch.serve(ctx.Params("room"), ctx.Params("name"), &sockets.Conn[*Message]{
+			ch.serve(ctx.Params("room"), ctx.Params("name"), &wschan.Conn[*Message]{
 				Receiver: receiver, Sender: sender, Error: errc, Disconnect: disconnect, Done: done,
 				Connection: conn, Request: ctx.Req.Request})
 		})

@@ -3,19 +3,19 @@ package main
 import (
 	"net/http"
 
-	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // netHTTPApp is the same chat on the standard library's ServeMux alone: the
 // net/http front hands the same channels to a function.
-func netHTTPApp(a *app, ch *chat, o, chatOpts *sockets.Options) *http.ServeMux {
+func netHTTPApp(a *app, ch *chat, o, chatOpts *wschan.Options) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", file(indexPage, "text/html; charset=utf-8"))
 	mux.Handle("GET /echo", file(echoPage, "text/html; charset=utf-8"))
 	mux.Handle("GET /favicon.svg", file(favicon, "image/svg+xml"))
-	mux.Handle("GET /echo/text", a.track(sockets.Handler(echo[string], o)))
-	mux.Handle("GET /echo/bytes", a.track(sockets.Handler(echo[[]byte], o)))
-	mux.Handle("GET /sockets/rooms/{room}/{name}", a.track(sockets.Handler(func(c *sockets.Conn[*Message]) {
+	mux.Handle("GET /echo/text", a.track(wschan.Handler(echo[string], o)))
+	mux.Handle("GET /echo/bytes", a.track(wschan.Handler(echo[[]byte], o)))
+	mux.Handle("GET /sockets/rooms/{room}/{name}", a.track(wschan.Handler(func(c *wschan.Conn[*Message]) {
 		ch.serve(c.Request.PathValue("room"), c.Request.PathValue("name"), c)
 	}, chatOpts)))
 	return mux

@@ -6,13 +6,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // metricsHandler serves m in the Prometheus text exposition format, written
 // by hand: a scraper needs no client library on either side.
-func metricsHandler(m *sockets.Metrics, rooms *hub.Hub[*Message]) http.Handler {
+func metricsHandler(m *wschan.Metrics, rooms *hub.Hub[*Message]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s := m.Snapshot()
 		var b strings.Builder

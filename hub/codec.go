@@ -7,8 +7,8 @@ import (
 	"reflect"
 	"strconv"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/internal/kind"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // codec turns a T into the payload of a backplane message and back, as
@@ -35,7 +35,7 @@ func (c codec[T]) appendPayload(dst []byte, v T) ([]byte, error) {
 	case kind.Binary:
 		return append(dst, kind.Bytes(v)...), nil
 	}
-	b, err := sockets.FastJSON{}.AppendEncode(dst, v)
+	b, err := wschan.FastJSON{}.AppendEncode(dst, v)
 	if err != nil {
 		return dst, fmt.Errorf("encode %T: %w", v, err)
 	}
@@ -56,7 +56,7 @@ func (c codec[T]) payload(p []byte) (T, error) {
 		v = reflect.New(c.elem).Interface().(T)
 		target = v
 	}
-	if err := (sockets.FastJSON{}).Decode(p, target); err != nil {
+	if err := (wschan.FastJSON{}).Decode(p, target); err != nil {
 		return v, fmt.Errorf("decode %T: %w", v, err)
 	}
 	return v, nil
@@ -66,18 +66,18 @@ func (c codec[T]) payload(p []byte) (T, error) {
 // joined with Join gets v; one that joined with JoinConn gets, for a JSON
 // pointer, token: a copy of *v that stands for frame, v's encoding as it
 // was at Broadcast, which the member's connection sends instead of
-// encoding anything (sockets.Connection.Prepare). A copy of a byte slice
+// encoding anything (wschan.Connection.Prepare). A copy of a byte slice
 // is made once, at Broadcast, for all members.
 type parcel[T any] struct {
 	v, token T
-	frame    []byte // the encoding by sockets.FastJSON; the backplane's payload
+	frame    []byte // the encoding by wschan.FastJSON; the backplane's payload
 	err      error  // what encoding v failed with
 	others   []codecFrame
 }
 
 // codecFrame is v's encoding by a connection's own JSONCodec.
 type codecFrame struct {
-	codec sockets.JSONCodec
+	codec wschan.JSONCodec
 	frame []byte
 	err   error
 }
@@ -95,7 +95,7 @@ func (c codec[T]) newParcel(v T, frame []byte) *parcel[T] {
 	case frame != nil:
 		p.frame = frame
 	default:
-		p.frame, p.err = sockets.FastJSON{}.AppendEncode(nil, v)
+		p.frame, p.err = wschan.FastJSON{}.AppendEncode(nil, v)
 		tok := reflect.New(c.elem)
 		if rv := reflect.ValueOf(v); !rv.IsNil() {
 			tok.Elem().Set(rv.Elem())
@@ -113,9 +113,9 @@ func (p *parcel[T]) prepared() bool { return p.frame != nil || p.err != nil }
 // the parcel's own for the codecs of package sockets (which write the same
 // bytes: FuzzJSONCodecs), else codec's encoding of v, made once per codec
 // and parcel when the codec is comparable.
-func (p *parcel[T]) frameFor(codec sockets.JSONCodec) ([]byte, error) {
+func (p *parcel[T]) frameFor(codec wschan.JSONCodec) ([]byte, error) {
 	switch codec.(type) {
-	case nil, sockets.FastJSON, sockets.StdJSON:
+	case nil, wschan.FastJSON, wschan.StdJSON:
 		return p.frame, p.err
 	}
 	comparable := reflect.TypeOf(codec).Comparable()

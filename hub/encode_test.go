@@ -12,20 +12,21 @@ import (
 
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 	"gopkg.in/macaron.v1"
 )
 
 // bothFronts serves serve on the net/http front and on Macaron's (with the
 // Conn a Macaron handler makes from what is injected into it), at /ws.
-func bothFronts[T any](serve func(*sockets.Conn[*T])) map[string]http.Handler {
+func bothFronts[T any](serve func(*wschan.Conn[*T])) map[string]http.Handler {
 	o := &sockets.Options{SkipLogging: true}
 	m := macaron.New()
 	var zero T
 	m.Get("/ws", sockets.JSON(zero, o),
 		func(conn *sockets.Connection, out chan<- *T, disconnect chan<- int, done <-chan bool) {
-			serve(&sockets.Conn[*T]{Sender: out, Disconnect: disconnect, Done: done, Connection: conn})
+			serve(&wschan.Conn[*T]{Sender: out, Disconnect: disconnect, Done: done, Connection: conn})
 		})
-	return map[string]http.Handler{"net/http": sockets.Handler(serve, o), "macaron": m}
+	return map[string]http.Handler{"net/http": wschan.Handler(serve, o), "macaron": m}
 }
 
 // counted counts its encodings.
@@ -46,7 +47,7 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 	h := New[*counted](Options{Logger: quiet()})
 	defer h.Close()
 	joined := make(chan struct{}, members)
-	fronts := bothFronts(func(c *sockets.Conn[*counted]) {
+	fronts := bothFronts(func(c *wschan.Conn[*counted]) {
 		m, _ := h.JoinConn("r", "", c)
 		joined <- struct{}{}
 		<-c.Done
@@ -91,7 +92,7 @@ func TestEncodedOnceStress(t *testing.T) {
 	h := New[*counted](Options{Logger: quiet(), QueueSize: 2 * publisher * perRound})
 	defer h.Close()
 	joined := make(chan struct{}, members)
-	srv := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[*counted]) {
+	srv := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[*counted]) {
 		m, _ := h.JoinConn("r", "", c)
 		joined <- struct{}{}
 		<-c.Done

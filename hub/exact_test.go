@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // state is a value a program updates and broadcasts again, as a game or a
@@ -28,15 +28,15 @@ func stateJSON(tick int, note string) string {
 // of its connection.
 type member struct {
 	client *sockettest.Client
-	conn   *sockets.Conn[*state]
+	conn   *wschan.Conn[*state]
 }
 
 // room serves members that join room "r" of h, with JoinConn or with Join,
 // on the given front, and dials n of them.
 func room(t *testing.T, h *Hub[*state], front string, withConn bool, n int) []member {
 	t.Helper()
-	joined := make(chan *sockets.Conn[*state], n)
-	handler := bothFronts(func(c *sockets.Conn[*state]) {
+	joined := make(chan *wschan.Conn[*state], n)
+	handler := bothFronts(func(c *wschan.Conn[*state]) {
 		var m *Member[*state]
 		if withConn {
 			m, _ = h.JoinConn("r", "", c)
@@ -142,8 +142,8 @@ func TestBroadcastQueuedBehindSlowMember(t *testing.T) {
 		t.Run(front, func(t *testing.T) {
 			h := New[*state](Options{Logger: quiet(), QueueSize: 1000, MaxBacklog: 1000})
 			defer h.Close()
-			joined := make(chan *sockets.Conn[*state], 1)
-			srv := sockettest.NewServer(t, bothFronts(func(c *sockets.Conn[*state]) {
+			joined := make(chan *wschan.Conn[*state], 1)
+			srv := sockettest.NewServer(t, bothFronts(func(c *wschan.Conn[*state]) {
 				m, _ := h.JoinConn("r", "slow", c)
 				joined <- c
 				<-c.Done

@@ -3,7 +3,7 @@ package hub
 import (
 	"sync"
 
-	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 	"sync/atomic"
 	"time"
 )
@@ -18,7 +18,7 @@ type Member[T any] struct {
 	sender     chan<- T
 	disconnect chan<- int
 	done       <-chan bool
-	conn       *sockets.Connection // nil when joined with Join
+	conn       *wschan.Connection // nil when joined with Join
 	watcher    *watcher[T]
 
 	mu          sync.Mutex
@@ -51,8 +51,8 @@ func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int,
 // pointer is encoded once for all such members (and the backplane), and
 // each member's connection sends those bytes, in order with everything
 // else on its sender (see Broadcast). A Macaron handler makes c from the
-// channels and the *sockets.Connection injected into it.
-func (h *Hub[T]) JoinConn(room, name string, c *sockets.Conn[T]) (*Member[T], error) {
+// channels and the *wschan.Connection injected into it.
+func (h *Hub[T]) JoinConn(room, name string, c *wschan.Conn[T]) (*Member[T], error) {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: c.Sender, disconnect: c.Disconnect, done: c.Done,
 		conn: c.Connection})
 }

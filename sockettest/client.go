@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // Message is one message a Client received.
@@ -298,7 +298,7 @@ func (c *Client) Drop() {
 // ServerRecord waits until the server's side of this connection has ended
 // and returns its close record: who ended it, the code and reason, and the
 // cause the handler's error channel carried.
-func (c *Client) ServerRecord() sockets.CloseRecord {
+func (c *Client) ServerRecord() wschan.CloseRecord {
 	c.t.Helper()
 	r, err := c.srv.record(c.conn.LocalAddr().String())
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"log"
 	"testing"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // exampleTB stands in for the *testing.T a real test passes: Examples get
@@ -33,9 +33,9 @@ func (t *exampleTB) done() {
 func Example() {
 	t := &exampleTB{}
 	defer t.done()
-	quiet := &sockets.Options{Logger: log.New(io.Discard, "", 0)}
+	quiet := &wschan.Options{Logger: log.New(io.Discard, "", 0)}
 
-	upper := sockets.Handler(func(c *sockets.Conn[string]) {
+	upper := wschan.Handler(func(c *wschan.Conn[string]) {
 		for {
 			select {
 			case m := <-c.Receiver:
@@ -66,7 +66,7 @@ func ExampleClient_ExpectJSON() {
 	t := &exampleTB{}
 	defer t.done()
 	type point struct{ X, Y int }
-	double := sockets.Handler(func(c *sockets.Conn[*point]) {
+	double := wschan.Handler(func(c *wschan.Conn[*point]) {
 		for {
 			select {
 			case p := <-c.Receiver:
@@ -75,7 +75,7 @@ func ExampleClient_ExpectJSON() {
 				return
 			}
 		}
-	}, &sockets.Options{Logger: log.New(io.Discard, "", 0)})
+	}, &wschan.Options{Logger: log.New(io.Discard, "", 0)})
 
 	c := sockettest.NewPipeServer(t, double).Dial("/")
 	c.SendJSON(point{1, 2})

@@ -1,5 +1,5 @@
 // Package sockettest runs WebSocket handlers of the sockets package (either
-// front: sockets.Handler, or a Macaron app using sockets.Messages,
+// front: wschan.Handler, or a Macaron app using sockets.Messages,
 // ByteSliceMessages or JSON) for tests, as net/http/httptest runs HTTP
 // handlers: on a real loopback listener or an in-memory pipe, with a client
 // that speaks the protocol.
@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // Wait is the default Server.Timeout.
@@ -48,7 +48,7 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[string]*tracked // by the peer's address
 	wake  chan struct{}       // closed (and replaced) at each upgrade
-	next  chan *sockets.Connection
+	next  chan *wschan.Connection
 
 	handlers sync.WaitGroup
 	open     atomic.Int64
@@ -57,7 +57,7 @@ type Server struct {
 
 // tracked is one connection the server upgraded.
 type tracked struct {
-	conn  *sockets.Connection
+	conn  *wschan.Connection
 	ended chan struct{}
 }
 
@@ -82,9 +82,9 @@ func NewPipeServer(t testing.TB, h http.Handler) *Server {
 
 func start(t testing.TB, h http.Handler, ln net.Listener, dial func(context.Context, string, string) (net.Conn, error)) *Server {
 	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, ln: ln, dialConn: dial, served: make(chan struct{}),
-		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *sockets.Connection, 1024),
+		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *wschan.Connection, 1024),
 		running: make(map[string]bool)}
-	trace := &sockets.ConnTrace{Upgraded: s.upgraded, Ended: s.ended}
+	trace := &wschan.ConnTrace{Upgraded: s.upgraded, Ended: s.ended}
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.handlers.Add(1)
@@ -98,7 +98,7 @@ func start(t testing.TB, h http.Handler, ln net.Listener, dial func(context.Cont
 				delete(s.running, id)
 				s.mu.Unlock()
 			}()
-			h.ServeHTTP(w, r.WithContext(sockets.WithConnTrace(r.Context(), trace)))
+			h.ServeHTTP(w, r.WithContext(wschan.WithConnTrace(r.Context(), trace)))
 		}),
 		ReadHeaderTimeout: Wait,
 	}
@@ -115,7 +115,7 @@ func (s *Server) WebSocketURL(path string) string {
 	return "ws" + strings.TrimPrefix(s.URL, "http") + path
 }
 
-func (s *Server) upgraded(c *sockets.Connection) {
+func (s *Server) upgraded(c *wschan.Connection) {
 	s.open.Add(1)
 	s.mu.Lock()
 	s.conns[c.RemoteAddr()] = &tracked{conn: c, ended: make(chan struct{})}
@@ -128,7 +128,7 @@ func (s *Server) upgraded(c *sockets.Connection) {
 	}
 }
 
-func (s *Server) ended(c *sockets.Connection) {
+func (s *Server) ended(c *wschan.Connection) {
 	s.mu.Lock()
 	tc := s.conns[c.RemoteAddr()]
 	s.mu.Unlock()
@@ -140,7 +140,7 @@ func (s *Server) ended(c *sockets.Connection) {
 
 // NextConnection returns the server side of the next connection the server
 // upgrades (in order), waiting for it at most the server's Timeout.
-func (s *Server) NextConnection() *sockets.Connection {
+func (s *Server) NextConnection() *wschan.Connection {
 	s.t.Helper()
 	select {
 	case c := <-s.next:
@@ -153,7 +153,7 @@ func (s *Server) NextConnection() *sockets.Connection {
 
 // record waits until the connection whose peer address is addr has ended
 // and returns its close record.
-func (s *Server) record(addr string) (sockets.CloseRecord, error) {
+func (s *Server) record(addr string) (wschan.CloseRecord, error) {
 	deadline := time.After(s.Timeout)
 	for {
 		s.mu.Lock()
@@ -164,7 +164,7 @@ func (s *Server) record(addr string) (sockets.CloseRecord, error) {
 			case <-wake: // another connection was upgraded: look again
 				continue
 			case <-deadline:
-				return sockets.CloseRecord{}, fmt.Errorf("the server upgraded no connection from %s within %v", addr, s.Timeout)
+				return wschan.CloseRecord{}, fmt.Errorf("the server upgraded no connection from %s within %v", addr, s.Timeout)
 			}
 		}
 		select {
@@ -172,7 +172,7 @@ func (s *Server) record(addr string) (sockets.CloseRecord, error) {
 			r, _ := tc.conn.CloseRecord()
 			return r, nil
 		case <-deadline:
-			return sockets.CloseRecord{}, fmt.Errorf("the server's connection with %s did not end within %v", addr, s.Timeout)
+			return wschan.CloseRecord{}, fmt.Errorf("the server's connection with %s did not end within %v", addr, s.Timeout)
 		}
 	}
 }

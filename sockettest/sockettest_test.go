@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/sockettest"
+	"github.com/go-macaron/sockets/wschan"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
 )
@@ -18,7 +19,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // echo sends every message back until done.
-func echo[T any](c *sockets.Conn[T]) {
+func echo[T any](c *wschan.Conn[T]) {
 	for {
 		select {
 		case m := <-c.Receiver:
@@ -46,9 +47,9 @@ func servers(t *testing.T, h http.Handler, f func(t *testing.T, s *sockettest.Se
 
 func TestEchoKinds(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /text", sockets.Handler(echo[string]))
-	mux.Handle("GET /bytes", sockets.Handler(echo[[]byte]))
-	mux.Handle("GET /json", sockets.Handler(echo[*note]))
+	mux.Handle("GET /text", wschan.Handler(echo[string]))
+	mux.Handle("GET /bytes", wschan.Handler(echo[[]byte]))
+	mux.Handle("GET /json", wschan.Handler(echo[*note]))
 	servers(t, mux, func(t *testing.T, s *sockettest.Server) {
 		text := s.Dial("/text")
 		text.SendText("héllo")
@@ -67,14 +68,14 @@ func TestEchoKinds(t *testing.T) {
 		js.SendText("{not json")
 		js.ExpectClose(1007, `decode JSON into sockettest_test.note: json: expected '"' at the beginning of a string value: not json`)
 		r := js.ServerRecord()
-		if r.By != sockets.EndedByPeer || r.Code != 1007 || r.Cause == nil {
+		if r.By != wschan.EndedByPeer || r.Code != 1007 || r.Cause == nil {
 			t.Fatalf("record %+v, want the peer's bad JSON, 1007, with a cause", r)
 		}
 	})
 }
 
 func TestCloseRecords(t *testing.T) {
-	h := sockets.Handler(func(c *sockets.Conn[string]) {
+	h := wschan.Handler(func(c *wschan.Conn[string]) {
 		for {
 			select {
 			case m := <-c.Receiver:
@@ -90,19 +91,19 @@ func TestCloseRecords(t *testing.T) {
 		byHandler := s.Dial("/")
 		byHandler.SendText("bye")
 		byHandler.ExpectClose(4000, "")
-		if r := byHandler.ServerRecord(); r.By != sockets.EndedByHandler || r.Code != 4000 || r.Cause != nil {
+		if r := byHandler.ServerRecord(); r.By != wschan.EndedByHandler || r.Code != 4000 || r.Cause != nil {
 			t.Errorf("handler's close: record %+v", r)
 		}
 
 		byPeer := s.Dial("/")
 		byPeer.Close(1000, "done")
-		if r := byPeer.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1000 || r.Reason != "done" || r.Cause != nil {
+		if r := byPeer.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 || r.Reason != "done" || r.Cause != nil {
 			t.Errorf("peer's close: record %+v", r)
 		}
 
 		dropped := s.Dial("/")
 		dropped.Drop()
-		if r := dropped.ServerRecord(); r.By != sockets.EndedByNetwork || r.Code != 0 || r.Cause == nil {
+		if r := dropped.ServerRecord(); r.By != wschan.EndedByNetwork || r.Code != 0 || r.Cause == nil {
 			t.Errorf("dropped: record %+v", r)
 		}
 	})
@@ -128,7 +129,7 @@ func TestMacaronFront(t *testing.T) {
 	c.SendText("hi")
 	c.ExpectText("hi from " + conn.RemoteAddr())
 	c.Close(1001, "")
-	if r := c.ServerRecord(); r.By != sockets.EndedByPeer || r.Code != 1001 {
+	if r := c.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1001 {
 		t.Fatalf("record %+v", r)
 	}
 }
@@ -136,7 +137,7 @@ func TestMacaronFront(t *testing.T) {
 // TestRejections: a failed check before the upgrade gives the status and
 // the reason to the dialer.
 func TestRejections(t *testing.T) {
-	s := sockettest.NewServer(t, sockets.Handler(echo[string]))
+	s := sockettest.NewServer(t, wschan.Handler(echo[string]))
 	if _, err := s.DialHeader("/", nil); err == nil || !strings.Contains(err.Error(), `403 "Origin not allowed"`) {
 		t.Fatalf("dial without Origin: %v", err)
 	}
@@ -162,7 +163,7 @@ var errFatal = errors.New("fatal")
 // what came.
 func TestFailureMessages(t *testing.T) {
 	rec := &recorder{TB: t}
-	s := sockettest.NewServer(rec, sockets.Handler(echo[string]))
+	s := sockettest.NewServer(rec, wschan.Handler(echo[string]))
 	s.Timeout = 100 * time.Millisecond
 	c := s.Dial("/")
 	fatal := func(f func()) {
@@ -190,7 +191,7 @@ func TestFailureMessages(t *testing.T) {
 // waited for.
 func TestTimeoutNamesExpectation(t *testing.T) {
 	rec := &recorder{TB: t}
-	s := sockettest.NewServer(rec, sockets.Handler(echo[string]))
+	s := sockettest.NewServer(rec, wschan.Handler(echo[string]))
 	s.Timeout = 100 * time.Millisecond
 	c := s.Dial("/")
 	func() {
@@ -217,7 +218,7 @@ func TestCleanEnd(t *testing.T) {
 	errs := make(chan error, 1)
 	t.Run("passing", func(t *testing.T) {
 		o := &sockets.Options{Logger: log.New(&logs, "[sockets] ", 0)}
-		s := sockettest.NewServer(t, sockets.Handler(func(c *sockets.Conn[string]) {
+		s := sockettest.NewServer(t, wschan.Handler(func(c *wschan.Conn[string]) {
 			echo(c)
 			errs <- <-c.Error
 		}, o))
@@ -230,7 +231,7 @@ func TestCleanEnd(t *testing.T) {
 		t.Fatalf("the handler's error channel carried %v", err)
 	}
 	r, ok := conn.CloseRecord()
-	if !ok || r.By != sockets.EndedByPeer || r.Code != 1001 || !r.Clean {
+	if !ok || r.By != wschan.EndedByPeer || r.Code != 1001 || !r.Clean {
 		t.Fatalf("close record %+v (%v), want a clean 1001 from the peer", r, ok)
 	}
 	if strings.Contains(logs.String(), "[Error]") {
@@ -246,7 +247,7 @@ func TestHandlerNeverReturns(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	rec := &recorder{TB: t}
-	s := sockettest.NewServer(rec, sockets.Handler(func(c *sockets.Conn[string]) {
+	s := sockettest.NewServer(rec, wschan.Handler(func(c *wschan.Conn[string]) {
 		stubbornHandler(release)
 	}))
 	s.Timeout = 200 * time.Millisecond

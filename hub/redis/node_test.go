@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/hub"
+	"github.com/go-macaron/sockets/wschan"
 	gorilla "github.com/gorilla/websocket"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -84,7 +84,7 @@ func runNode() int {
 		}})
 	h := hub.New[string](hub.Options{Backplane: s, Server: name, Logger: logger, QueueSize: 4096, MaxBacklog: 1 << 16})
 	mux := http.NewServeMux()
-	mux.Handle("/ws", sockets.Handler(func(c *sockets.Conn[string]) {
+	mux.Handle("/ws", wschan.Handler(func(c *wschan.Conn[string]) {
 		q := c.Request.URL.Query()
 		for _, room := range strings.Split(q.Get("rooms"), ",") {
 			h.Join(room, q.Get("name"), c.Sender, c.Disconnect, c.Done)
@@ -99,7 +99,7 @@ func runNode() int {
 				return
 			}
 		}
-	}, &sockets.Options{SkipLogging: true, AllowedOrigin: ".*", SendChannelBuffer: 256}))
+	}, &wschan.Options{SkipLogging: true, AllowedOrigin: ".*", SendChannelBuffer: 256}))
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		st := nodeStats{Hub: h.Stats(), Rooms: h.Rooms(), Heard: map[string]int{}}
 		s.mu.Lock()

@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"bytes"
@@ -75,4 +75,10 @@ func FuzzCloseCode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ChatMessage is the original's example type.
+type ChatMessage struct {
+	From string `json:"from"`
+	Text string `json:"text"`
 }

@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"context"
@@ -170,7 +170,7 @@ func (p *pump) readLoop() error {
 		if errors.Is(err, errPark) {
 			parked, perr := p.rparker.park(p)
 			if parked {
-				p.stats.parks.Add(1)
+				p.stats.readParks.Add(1)
 				return nil
 			}
 			if perr != nil {
@@ -270,6 +270,7 @@ func (p *pump) writeRun(e event) {
 			return
 		}
 		if time.Since(p.stats.born)-p.active >= p.parkAfter {
+			p.stats.writeParks.Add(1)
 			p.parker.park(p)
 			return
 		}

@@ -1,10 +1,9 @@
-package sockets
+package wschan
 
 import (
 	"reflect"
 	"slices"
 	"sync"
-	"time"
 )
 
 // An idle connection's write loop does not keep a goroutine: once it has had
@@ -22,11 +21,6 @@ import (
 // four cases per loop: 16 keeps that small, for a sixteenth of a goroutine
 // per idle connection.
 const parkGroup = 16
-
-// parkAfterDefault is how long a write loop stays idle before it parks.
-// Tests shorten it (see TestMain) to run every suite with the loops parking
-// at their first idle moment.
-var parkAfterDefault = time.Second
 
 // parker holds the parked write loops of one endpoint.
 type parker struct {

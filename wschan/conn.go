@@ -1,9 +1,8 @@
-package sockets
+package wschan
 
 import (
 	"errors"
 	"net/http"
-	"reflect"
 	"sync/atomic"
 	"time"
 )
@@ -12,20 +11,6 @@ import (
 // once the connection has ended or is ending, or when a close was already
 // requested (by either method, or by a code on the disconnect channel).
 var ErrConnectionClosed = errors.New("sockets: connection already closed or closing")
-
-// Binding is what every connection kind offers: its close code channel, its
-// error channel, and a way to close it. *MessageConnection,
-// *ByteSliceConnection and *JSONConnection implement it.
-type Binding interface {
-	// Close ends the connection with the given close code, as sending the
-	// code on the disconnect channel does.
-	Close(code int) error
-	// DisconnectChannel returns the channel that takes a close code.
-	DisconnectChannel() chan int
-	// ErrorChannel returns the channel that carries the cause of an
-	// abnormal end.
-	ErrorChannel() chan error
-}
 
 // Connection is the part of a WebSocket connection shared by every kind. The
 // handler sees its channels through the types injected into it: Error as
@@ -154,43 +139,6 @@ func (c *Connection) DisconnectChannel() chan int { return c.Disconnect }
 
 // ErrorChannel returns the channel that carries the cause of an abnormal end.
 func (c *Connection) ErrorChannel() chan error { return c.Error }
-
-// MessageConnection carries strings: every message the peer sends, text or
-// binary, arrives on Receiver; every string put on Sender goes out as one
-// text frame, unchanged.
-type MessageConnection struct {
-	*Connection
-
-	// Sender is injected as chan<- string.
-	Sender chan string
-	// Receiver is injected as <-chan string. It is never closed.
-	Receiver chan string
-}
-
-// ByteSliceConnection carries byte slices: every message the peer sends, text
-// or binary, arrives on Receiver as a new slice; every slice put on Sender
-// goes out as one binary frame.
-type ByteSliceConnection struct {
-	*Connection
-
-	// Sender is injected as chan<- []byte.
-	Sender chan []byte
-	// Receiver is injected as <-chan []byte. It is never closed.
-	Receiver chan []byte
-}
-
-// JSONConnection carries JSON values of the type given to JSON, as pointers:
-// every message the peer sends is decoded into a new *T on Receiver; every *T
-// put on Sender goes out as one text frame of encoding/json Encoder output
-// (with its trailing newline).
-type JSONConnection struct {
-	*Connection
-
-	// Sender is a chan *T, injected as chan<- *T.
-	Sender reflect.Value
-	// Receiver is a chan *T, injected as <-chan *T. It is never closed.
-	Receiver reflect.Value
-}
 
 func newConnection(o *Options, remoteAddr string) *Connection {
 	return &Connection{

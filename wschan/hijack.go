@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"bufio"
@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"gopkg.in/macaron.v1"
 )
 
 // upgradeWriter is the ResponseWriter handed to the transport's Accept. The
@@ -230,39 +228,3 @@ func (c *writeConn) endBatch() error {
 	c.batch = nil
 	return err
 }
-
-// hijackedWriter replaces Macaron's ResponseWriter once the connection is
-// upgraded. Whatever the handler chain returns or writes afterwards (the
-// original's example returns 200, "OK"; Macaron's recovery writes 500) is
-// discarded instead of reaching the hijacked connection, so net/http logs
-// nothing about it.
-type hijackedWriter struct {
-	header http.Header
-}
-
-var _ macaron.ResponseWriter = (*hijackedWriter)(nil)
-
-func (w *hijackedWriter) Header() http.Header {
-	if w.header == nil {
-		w.header = make(http.Header)
-	}
-	return w.header
-}
-
-func (w *hijackedWriter) Write([]byte) (int, error) { return 0, http.ErrHijacked }
-
-func (w *hijackedWriter) WriteHeader(int) {}
-
-func (w *hijackedWriter) Flush() {}
-
-func (w *hijackedWriter) Push(string, *http.PushOptions) error { return http.ErrNotSupported }
-
-// Status reports 101, the status the upgrade was answered with.
-func (w *hijackedWriter) Status() int { return http.StatusSwitchingProtocols }
-
-// Written reports true: the response was the upgrade.
-func (w *hijackedWriter) Written() bool { return true }
-
-func (w *hijackedWriter) Size() int { return 0 }
-
-func (w *hijackedWriter) Before(macaron.BeforeFunc) {}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package sockets
+package wschan
 
 // readParker is Linux's epoll set of parked read loops; elsewhere a read
 // loop keeps its goroutine while idle.

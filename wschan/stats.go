@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"sync/atomic"
@@ -21,6 +21,11 @@ type Stats struct {
 	RTT time.Duration
 	// ConnectedAt is when the connection was upgraded.
 	ConnectedAt time.Time
+	// ReadParks and WriteParks count the times the read loop and the
+	// write loop gave up their goroutine while idle (Options.ParkAfter).
+	// ReadParks staying 0 on an idle connection means read parking is
+	// off for it (not Linux, or a socket behind a wrapper that hides it).
+	ReadParks, WriteParks int64
 }
 
 // counters are the live figures behind Stats: atomics, so that the message
@@ -29,7 +34,8 @@ type counters struct {
 	msgsIn, bytesIn   atomic.Int64
 	msgsOut, bytesOut atomic.Int64
 	rtt               atomic.Int64
-	parks             atomic.Int64 // times the read loop parked (tests read it)
+	readParks         atomic.Int64
+	writeParks        atomic.Int64
 	born              time.Time
 	pending           func() (receiving, sending int) // the box's channel lengths
 }
@@ -53,6 +59,7 @@ func (c *Connection) Stats() Stats {
 		MessagesIn: c.stats.msgsIn.Load(), BytesIn: c.stats.bytesIn.Load(),
 		MessagesOut: c.stats.msgsOut.Load(), BytesOut: c.stats.bytesOut.Load(),
 		RTT: time.Duration(c.stats.rtt.Load()), ConnectedAt: c.stats.born,
+		ReadParks: c.stats.readParks.Load(), WriteParks: c.stats.writeParks.Load(),
 	}
 	if c.stats.pending != nil {
 		s.Receiving, s.Sending = c.stats.pending()

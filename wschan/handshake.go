@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"encoding/base64"

@@ -1,12 +1,12 @@
-package sockets
+package wschan
 
 import (
 	"sync"
 	"sync/atomic"
 )
 
-// Metrics aggregates the connections of every handler whose Options point
-// to it: how many are open, how many were accepted, the messages and bytes
+// Metrics aggregates the connections of every handler whose Options.Trace
+// is its Trace: how many are open, how many were accepted, the messages and bytes
 // each way, and the closes by code. Exporters (Prometheus, OpenTelemetry)
 // read it through Snapshot, on demand or periodically, without this
 // package importing them. The message path does not touch it: each
@@ -61,6 +61,12 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 	return s
 }
 
+// Trace returns the trace that counts connections into m: set it as
+// Options.Trace (several Options may share it).
+func (m *Metrics) Trace() *ConnTrace {
+	return &ConnTrace{Upgraded: m.opened, Ended: m.ended}
+}
+
 // opened counts a connection that was upgraded.
 func (m *Metrics) opened(c *Connection) {
 	m.accepted.Add(1)
@@ -73,7 +79,9 @@ func (m *Metrics) opened(c *Connection) {
 }
 
 // ended moves a connection's final figures into the totals.
-func (m *Metrics) ended(c *Connection, r CloseRecord, st Stats) {
+func (m *Metrics) ended(c *Connection) {
+	r, _ := c.CloseRecord()
+	st := c.Stats()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.live, c)

@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"context"
@@ -26,18 +26,6 @@ const (
 // LogLevelStrings names each log level; the name appears in every log line.
 var LogLevelStrings = []string{"Error", "Warning", "Info", "Debug"}
 
-// The original package's README used these names, which its code never
-// defined.
-//
-// Deprecated: use LogLevelError, LogLevelWarning, LogLevelInfo and
-// LogLevelDebug.
-const (
-	LEVEL_ERROR   = LogLevelError   //nolint:revive // compatibility name
-	LEVEL_WARNING = LogLevelWarning //nolint:revive // compatibility name
-	LEVEL_INFO    = LogLevelInfo    //nolint:revive // compatibility name
-	LEVEL_DEBUG   = LogLevelDebug   //nolint:revive // compatibility name
-)
-
 // Defaults, used for every Options field left at its zero value.
 const (
 	defaultLogLevel          = LogLevelInfo
@@ -47,6 +35,7 @@ const (
 	defaultMaxMessageSize    = 65536
 	defaultSendChannelBuffer = 10
 	defaultRecvChannelBuffer = 10
+	defaultParkAfter         = time.Second
 	defaultAllowedOrigin     = "https?://{{host}}$"
 	defaultLogPrefix         = "[sockets] "
 
@@ -159,15 +148,25 @@ type Options struct {
 	// addition.
 	Slog *slog.Logger
 
-	// OnEnd, when set, is called once per connection when it has ended
-	// (after Done fired and every goroutine of it returned), with its
-	// close record and final figures: for metrics, audit logs, or tests.
-	// It runs in the request's goroutine. An addition.
-	OnEnd func(c *Connection, r CloseRecord, s Stats)
+	// Trace, when set, observes every connection made with these options:
+	// its Upgraded hook runs once the connection is upgraded, its Ended
+	// hook once the connection has ended (CloseRecord and Stats are then
+	// final). It is the one way to observe connections: Metrics.Trace
+	// returns the trace that feeds a Metrics, and a trace attached to the
+	// request's context (WithConnTrace, as the sockettest kit does) runs
+	// too, after this one. An addition.
+	Trace *ConnTrace
 
-	// Metrics, when set, aggregates the connections made with these
-	// options (several handlers may share one): see Metrics. An addition.
-	Metrics *Metrics
+	// ParkAfter is how long a connection stays idle (nothing to read,
+	// nothing to send) before its read and write loops give up their
+	// goroutines: a parked connection costs about one goroutine (the
+	// handler's) and a few kilobytes, and wakes at its next event, which
+	// it handles exactly as an unparked one would. Read parking needs
+	// Linux and a plain TCP or Unix socket, found through wrappers that
+	// embed the net.Conn or return it from a NetConn method; elsewhere the
+	// read loop keeps its goroutine. Default: one second. A negative value
+	// turns parking off. An addition.
+	ParkAfter time.Duration
 
 	// Compression negotiates permessage-deflate (RFC 7692) with clients
 	// that offer it (browsers do). Each compressed message goes out as a
@@ -244,6 +243,9 @@ func withDefaults(options []*Options) *Options {
 	}
 	if o.JSONCodec == nil {
 		o.JSONCodec = FastJSON{}
+	}
+	if o.ParkAfter == 0 {
+		o.ParkAfter = defaultParkAfter
 	}
 	return &o
 }

@@ -1,4 +1,4 @@
-package sockets
+package wschan
 
 import (
 	"context"
@@ -84,7 +84,7 @@ type endpoint struct {
 }
 
 func newEndpoint(o *Options) *endpoint {
-	e := &endpoint{opts: o, parkAfter: parkAfterDefault}
+	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0)}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
 		o.logSetup(LogLevelWarning, format, args...)
 	})
@@ -162,12 +162,12 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 // connection is down, to whatever recovers it above.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	e.opts.logf(LogLevelInfo, p.remoteAddr, "Connection established")
-	trace, _ := r.Context().Value(traceKey{}).(*ConnTrace)
-	if trace != nil && trace.Upgraded != nil {
-		trace.Upgraded(p.Connection)
-	}
-	if e.opts.Metrics != nil {
-		e.opts.Metrics.opened(p.Connection)
+	traces := [2]*ConnTrace{e.opts.Trace}
+	traces[1], _ = r.Context().Value(traceKey{}).(*ConnTrace)
+	for _, t := range traces {
+		if t != nil && t.Upgraded != nil {
+			t.Upgraded(p.Connection)
+		}
 	}
 	p.stats.pending = p.box.lens
 	base, release := e.baseContext(r)
@@ -179,18 +179,10 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 			p.finish(panicEnding())
 		}
 		p.wait()
-		if o := e.opts; o.Metrics != nil || o.OnEnd != nil {
-			r, _ := p.CloseRecord()
-			st := p.Stats()
-			if o.Metrics != nil {
-				o.Metrics.ended(p.Connection, r, st)
+		for _, t := range traces {
+			if t != nil && t.Ended != nil {
+				t.Ended(p.Connection)
 			}
-			if o.OnEnd != nil {
-				o.OnEnd(p.Connection, r, st)
-			}
-		}
-		if trace != nil && trace.Ended != nil {
-			trace.Ended(p.Connection)
 		}
 	}()
 	handler()
@@ -216,10 +208,12 @@ func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release fu
 }
 
 // ConnTrace observes the WebSocket connections served for a request, as
-// net/http/httptrace observes a client's requests: attach it to the
-// request's context with WithConnTrace, and whichever front serves the
-// request calls its hooks, in the request's goroutine. Test kits
-// (sockettest) and metrics use it. Either hook may be nil.
+// net/http/httptrace observes a client's requests: set it as
+// Options.Trace to observe every connection made with those options, or
+// attach it to a request's context with WithConnTrace to observe that
+// request's connection; whichever front serves the request calls its
+// hooks, in the request's goroutine. Metrics and the sockettest kit use
+// it. Either hook may be nil.
 type ConnTrace struct {
 	// Upgraded is called once the connection is upgraded, before the
 	// handler runs.

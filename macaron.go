@@ -1,0 +1,100 @@
+package sockets
+
+import (
+	"net/http"
+	"reflect"
+
+	"gopkg.in/macaron.v1"
+
+	"github.com/go-macaron/sockets/internal/front"
+)
+
+// middleware is the Macaron front: the core's endpoint (package wschan)
+// serving each request, with the connection's channels injected into the
+// handlers after it instead of handed over. One serves every connection
+// made with the same options.
+type middleware struct {
+	ep   front.Endpoint
+	kind front.Kind
+	elem reflect.Type // the struct type V of JSON(V{})
+}
+
+func newMiddleware(options []*Options, k front.Kind, elem reflect.Type) macaron.Handler {
+	m := &middleware{ep: front.New(options), kind: k, elem: elem}
+	return m.serve
+}
+
+// serve upgrades the request (or answers it with the failed check's
+// status), injects the channels, runs the rest of the handler chain and
+// returns once the connection has ended.
+func (m *middleware) serve(c *macaron.Context) {
+	m.ep.Serve(c.Resp, c.Req.Request, m.kind, m.elem, func(ch front.Channels) { m.inject(c, ch) }, c.Next)
+}
+
+// inject maps the connection and its channels into the handler chain, as
+// the original did, and from then on discards what the chain writes.
+func (m *middleware) inject(c *macaron.Context, ch front.Channels) {
+	conn := ch.Connection.(*Connection)
+	switch m.kind {
+	case front.Text:
+		mc := &MessageConnection{Connection: conn, Sender: ch.Send.Interface().(chan string),
+			Receiver: ch.Recv.Interface().(chan string)}
+		c.Map((<-chan string)(mc.Receiver))
+		c.Map((chan<- string)(mc.Sender))
+	case front.Binary:
+		bc := &ByteSliceConnection{Connection: conn, Sender: ch.Send.Interface().(chan []byte),
+			Receiver: ch.Recv.Interface().(chan []byte)}
+		c.Map((<-chan []byte)(bc.Receiver))
+		c.Map((chan<- []byte)(bc.Sender))
+	default:
+		recvType := reflect.ChanOf(reflect.RecvDir, ch.Recv.Type().Elem())
+		sendType := reflect.ChanOf(reflect.SendDir, ch.Send.Type().Elem())
+		c.Set(recvType, ch.Recv.Convert(recvType))
+		c.Set(sendType, ch.Send.Convert(sendType))
+	}
+	c.Map(conn)
+	c.Map((<-chan error)(conn.Error))
+	c.Map((chan<- int)(conn.Disconnect))
+	c.Map((<-chan bool)(conn.Done))
+	// Whatever the chain writes from now on is discarded instead of
+	// reaching the hijacked connection.
+	hw := &hijackedWriter{}
+	c.Resp = hw
+	c.MapTo(hw, (*http.ResponseWriter)(nil))
+}
+
+// hijackedWriter replaces Macaron's ResponseWriter once the connection is
+// upgraded. Whatever the handler chain returns or writes afterwards (the
+// original's example returns 200, "OK"; Macaron's recovery writes 500) is
+// discarded instead of reaching the hijacked connection, so net/http logs
+// nothing about it.
+type hijackedWriter struct {
+	header http.Header
+}
+
+var _ macaron.ResponseWriter = (*hijackedWriter)(nil)
+
+func (w *hijackedWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+func (w *hijackedWriter) Write([]byte) (int, error) { return 0, http.ErrHijacked }
+
+func (w *hijackedWriter) WriteHeader(int) {}
+
+func (w *hijackedWriter) Flush() {}
+
+func (w *hijackedWriter) Push(string, *http.PushOptions) error { return http.ErrNotSupported }
+
+// Status reports 101, the status the upgrade was answered with.
+func (w *hijackedWriter) Status() int { return http.StatusSwitchingProtocols }
+
+// Written reports true: the response was the upgrade.
+func (w *hijackedWriter) Written() bool { return true }
+
+func (w *hijackedWriter) Size() int { return 0 }
+
+func (w *hijackedWriter) Before(macaron.BeforeFunc) {}

@@ -1,0 +1,46 @@
+package wschan
+
+import (
+	"net/http"
+	"reflect"
+
+	"github.com/go-macaron/sockets/internal/front"
+)
+
+// The Macaron front (package sockets) serves its connections with this
+// package's endpoint through internal/front, so that this package neither
+// imports Macaron nor exports anything for that front alone.
+func init() {
+	front.New = func(options any) front.Endpoint {
+		return macaronEndpoint{newEndpoint(withDefaults(options.([]*Options)))}
+	}
+}
+
+type macaronEndpoint struct{ *endpoint }
+
+func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k front.Kind, elem reflect.Type,
+	bind func(front.Channels), next func()) {
+	p := e.upgrade(w, r)
+	if p == nil {
+		return
+	}
+	ch := front.Channels{Connection: p.Connection}
+	switch k {
+	case front.Text:
+		ch.Send, ch.Recv, p.box = chans[string](e.endpoint, p)
+	case front.Binary:
+		ch.Send, ch.Recv, p.box = chans[[]byte](e.endpoint, p)
+	default:
+		both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
+		ch.Send, ch.Recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
+		p.box = &jsonBox{elem: elem, send: ch.Send, recv: ch.Recv, codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}
+	}
+	bind(ch)
+	e.run(p, r, next)
+}
+
+// chans makes a connection's channels of T and the box that serves them.
+func chans[T any](e *endpoint, p *pump) (send, recv reflect.Value, b box) {
+	s, rc := make(chan T, e.opts.SendChannelBuffer), make(chan T, e.opts.RecvChannelBuffer)
+	return reflect.ValueOf(s), reflect.ValueOf(rc), newChanBox(s, rc, &e.bufs, e.opts.JSONCodec, &p.prepared)
+}
