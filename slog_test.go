@@ -2,9 +2,11 @@ package sockets_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -31,16 +33,34 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// requestKey carries a request id in the request's context.
+type requestKey struct{}
+
+// requestIDHandler adds the request id found in a record's context as an
+// attribute, as tracing and request-id slog handlers do.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(requestKey{}).(string); ok {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
 // TestSlog: with Options.Slog every line is a structured record with the
-// level mapped and attributes; the end of a connection carries the close
-// code, reason, cause and figures. Without it the original's text lines
-// are unchanged (compat 11.4).
+// level mapped, a constant message and attributes, logged under the
+// request's context; the end of a connection carries the close code,
+// reason, cause and figures. Without it the original's text lines are
+// unchanged (compat 11.4).
 func TestSlog(t *testing.T) {
 	bothFronts(t, stringsMW, func(t *testing.T, f front[string]) {
 		out := &syncBuffer{}
 		o := quietOptions()
-		o.Slog = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		s := sockettest.NewServer(t, f.serve(o, statsHandler))
+		o.Slog = slog.New(requestIDHandler{slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})})
+		ws := f.serve(o, statsHandler)
+		s := sockettest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, "req-42")))
+		}))
 		c := s.Dial("/ws")
 		c.SendText("hello")
 		c.ExpectText("hello")
@@ -58,13 +78,16 @@ func TestSlog(t *testing.T) {
 			}
 			records = append(records, r)
 		}
-		find := func(prefix string) map[string]any {
+		find := func(msg string) map[string]any {
 			for _, r := range records {
-				if strings.HasPrefix(r["msg"].(string), prefix) {
+				if r["msg"] == msg {
+					if r["request_id"] != "req-42" {
+						t.Errorf("record %q was not logged under the request's context: %v", msg, r)
+					}
 					return r
 				}
 			}
-			t.Fatalf("no record %q in %v", prefix, records)
+			t.Fatalf("no record %q in %v", msg, records)
 			return nil
 		}
 		if r := find("Connection established"); r["level"] != "INFO" || r["remote"] == "" {
@@ -72,11 +95,15 @@ func TestSlog(t *testing.T) {
 		}
 		end := find("Connection closed")
 		if end["level"] != "INFO" || end["by"] != "handler" || end["code"] != 4001.0 || end["reason"] != "over and out" ||
-			end["clean"] != true || end["bytes_in"].(float64) < 5 || end["messages_out"] != 1.0 {
+			end["clean"] != true || end["bytes_in"].(float64) < 5 || end["messages_out"] != 1.0 ||
+			!strings.Contains(end["detail"].(string), "4001") {
 			t.Errorf("end: %v", end)
 		}
-		if r := find("Origin"); r["level"] != "WARN" {
+		if r := find("Origin header missing"); r["level"] != "WARN" {
 			t.Errorf("rejection: %v", r)
+		}
+		if r := find("Request allowed"); r["origin"] == nil || r["host"] == nil {
+			t.Errorf("allowed: %v", r)
 		}
 	})
 }

@@ -255,32 +255,29 @@ func (o *Options) closeWait() time.Duration {
 	return min(o.WriteWait, maxCloseWait)
 }
 
-// logf writes one line in the original's format,
-// "<prefix>[<Level>] [<remote address>] <message>", when level is enabled.
-// Callers on hot paths check enabled first, so that arguments are not built
-// for nothing.
-func (o *Options) logf(level int, remote, format string, args ...any) {
+// logEvent writes one event at level, when that level is enabled. With
+// Slog it is a record under ctx whose message is msg, a constant, with the
+// remote address (when known) and attrs as attributes. With Logger alone it
+// is the original's line, "<prefix>[<Level>] [<remote>] <text>" (without
+// the remote part when remote is empty), text saying the same as msg and
+// attrs in the original's words. Callers on hot paths check enabled first,
+// so that attributes are not built for nothing.
+func (o *Options) logEvent(ctx context.Context, level int, remote, msg, text string, attrs ...slog.Attr) {
 	if !o.enabled(level) {
 		return
 	}
 	if o.Slog != nil {
-		o.Slog.LogAttrs(context.Background(), slogLevel(level), fmt.Sprintf(format, args...), slog.String("remote", remote))
+		if remote != "" {
+			attrs = append([]slog.Attr{slog.String("remote", remote)}, attrs...)
+		}
+		o.Slog.LogAttrs(ctx, slogLevel(level), msg, attrs...)
 		return
 	}
-	o.Logger.Printf("[%s] [%s] %s", LogLevelStrings[level], remote, fmt.Sprintf(format, args...))
-}
-
-// logSetup writes one line about the options themselves, when level is
-// enabled: "<prefix>[<Level>] <message>".
-func (o *Options) logSetup(level int, format string, args ...any) {
-	if !o.enabled(level) {
+	if remote == "" {
+		o.Logger.Printf("[%s] %s", LogLevelStrings[level], text)
 		return
 	}
-	if o.Slog != nil {
-		o.Slog.LogAttrs(context.Background(), slogLevel(level), fmt.Sprintf(format, args...))
-		return
-	}
-	o.Logger.Printf("[%s] %s", LogLevelStrings[level], fmt.Sprintf(format, args...))
+	o.Logger.Printf("[%s] [%s] %s", LogLevelStrings[level], remote, text)
 }
 
 // maxLogValue bounds how much of a value the peer controls (a header, a

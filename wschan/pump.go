@@ -177,7 +177,8 @@ func (p *pump) readLoop() error {
 				// The socket cannot be waited for: read on its goroutine.
 				p.out.rd.stopParking()
 				if p.enabled(LogLevelDebug) {
-					p.logf(LogLevelDebug, p.remoteAddr, "The read loop cannot park: %v", perr)
+					p.logEvent(p.logContext(), LogLevelDebug, p.remoteAddr, "Read loop cannot park",
+						"The read loop cannot park: "+perr.Error(), slog.String("error", perr.Error()))
 				}
 			}
 			continue // parked or not, the connection reads on
@@ -250,7 +251,14 @@ func (p *pump) writeLoop() {
 	p.setTimer()
 	// It runs from the start, and parks once idle: a connection that ends
 	// within a second (a burst of short-lived ones) never touches the
-	// parker.
+	// parker. A loop that starts late (after a slow Upgraded hook), the
+	// connection idle for parkAfter already, parks at once instead of
+	// keeping its goroutine until its first event.
+	if p.idleEnough() {
+		p.stats.writeParks.Add(1)
+		p.parker.park(p)
+		return
+	}
 	go func() { p.writeRun(p.box.wait(&p.ev)) }()
 }
 
@@ -269,16 +277,22 @@ func (p *pump) writeRun(e event) {
 			p.writer.Done()
 			return
 		}
-		if time.Since(p.stats.born)-p.active >= p.parkAfter {
+		if p.idleEnough() {
 			p.stats.writeParks.Add(1)
 			p.parker.park(p)
 			return
 		}
-		if p.timerAt > p.active+p.parkAfter {
+		if p.parkAfter > 0 && p.timerAt > p.active+p.parkAfter {
 			p.setTimer() // wake to park, once idle long enough
 		}
 		e = p.box.wait(&p.ev)
 	}
+}
+
+// idleEnough reports whether the write loop has been idle for parkAfter
+// (never, with parking off).
+func (p *pump) idleEnough() bool {
+	return p.parkAfter > 0 && time.Since(p.stats.born)-p.active >= p.parkAfter
 }
 
 // setTimer sets the write loop's timer for whichever comes first: the next
@@ -286,7 +300,7 @@ func (p *pump) writeRun(e event) {
 func (p *pump) setTimer() {
 	now := time.Since(p.stats.born)
 	next := min(p.nextPing, p.deadline)
-	if park := p.active + p.parkAfter; park > now {
+	if park := p.active + p.parkAfter; p.parkAfter > 0 && park > now {
 		next = min(next, park)
 	}
 	p.timerAt = max(next, now)
@@ -398,14 +412,16 @@ func (p *pump) write() error {
 }
 
 // logEnd logs the end: as the original's text lines (the ending's line,
-// then "Connection closed"), or, with Options.Slog, as one record with the
-// ending's level and the close record and figures as attributes.
+// then "Connection closed"), or, with Options.Slog, as one record
+// "Connection closed" with the ending's level, and the ending's words, the
+// close record and the figures as attributes.
 func (p *pump) logEnd(e ending, r *CloseRecord) {
+	ctx := p.logContext()
 	if p.Slog == nil {
 		if e.msg != "" {
-			p.logf(e.level, p.remoteAddr, "%s", e.msg)
+			p.logEvent(ctx, e.level, p.remoteAddr, e.msg, e.msg)
 		}
-		p.logf(LogLevelInfo, p.remoteAddr, "Connection closed")
+		p.logEvent(ctx, LogLevelInfo, p.remoteAddr, "Connection closed", "Connection closed")
 		return
 	}
 	level := min(e.level, LogLevelInfo) // an ending is never a Debug line
@@ -413,18 +429,26 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 		return
 	}
 	st := p.Stats()
-	attrs := []slog.Attr{slog.String("remote", p.remoteAddr), slog.String("by", r.By.String()),
+	attrs := []slog.Attr{slog.String("by", r.By.String()),
 		slog.Int("code", r.Code), slog.String("reason", r.Reason), slog.Bool("clean", r.Clean),
 		slog.Int64("messages_in", st.MessagesIn), slog.Int64("bytes_in", st.BytesIn),
 		slog.Int64("messages_out", st.MessagesOut), slog.Int64("bytes_out", st.BytesOut)}
+	if e.msg != "" {
+		attrs = append(attrs, slog.String("detail", e.msg))
+	}
 	if r.Cause != nil {
 		attrs = append(attrs, slog.String("cause", r.Cause.Error()))
 	}
-	msg := "Connection closed"
-	if e.msg != "" {
-		msg += ": " + e.msg
+	p.logEvent(ctx, level, p.remoteAddr, "Connection closed", "", attrs...)
+}
+
+// logContext is the context the connection's records are logged under:
+// the request's, whose values (a trace, a request id) slog handlers read.
+func (p *pump) logContext() context.Context {
+	if p.request == nil {
+		return context.Background()
 	}
-	p.Slog.LogAttrs(context.Background(), slogLevel(level), msg, attrs...)
+	return p.request.Context()
 }
 
 // validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
@@ -433,8 +457,8 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 // Only a Messages value can need it: encoding/json writes valid UTF-8.
 func (p *pump) validText(frame []byte) []byte {
 	if p.replacedUTF8.CompareAndSwap(false, true) {
-		p.logf(LogLevelWarning, p.remoteAddr,
-			"A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)")
+		const msg = "A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)"
+		p.logEvent(p.logContext(), LogLevelWarning, p.remoteAddr, msg, msg)
 	}
 	return toValidUTF8(frame)
 }
@@ -455,7 +479,7 @@ func (p *pump) ping() {
 		return
 	}
 	if p.enabled(LogLevelDebug) {
-		p.logf(LogLevelDebug, p.remoteAddr, "Sending ping")
+		p.logEvent(p.logContext(), LogLevelDebug, p.remoteAddr, "Sending ping", "Sending ping")
 	}
 	p.group.Go(func() error {
 		defer p.pings.Add(-1)

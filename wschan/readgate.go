@@ -1,10 +1,12 @@
 package wschan
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,19 +53,68 @@ type readGate struct {
 	inSet uint64 // the number of the parker's epoll set the socket is in (0: none); under the parker's lock
 }
 
-// init enables parking for c, when its socket can be waited for without a
-// read (a TCP or Unix socket; not TLS), and reports whether it did.
+// init enables parking for c, when reads can park on this system and c's
+// socket can be waited for without a read (see socketOf), and reports
+// whether it did. Where it does not, the gate is off: reads go straight to
+// c and the read loop keeps its goroutine.
 func (g *readGate) init(c net.Conn, after time.Duration) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok || after <= 0 {
+	if !canParkReads || after <= 0 {
 		return false
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc, ok := socketOf(c)
+	if !ok {
 		return false
 	}
 	g.rc, g.after = rc, after
 	return true
+}
+
+// maxUnwrap bounds how many wrappers socketOf looks through.
+const maxUnwrap = 8
+
+// socketOf finds the socket under c: c itself when it is a syscall.Conn (a
+// TCP or Unix socket), or the connection a wrapper holds, when the wrapper
+// returns it from a NetConn method or embeds it as a net.Conn (as
+// netutil.LimitListener's connections do). The gate reads through c, the
+// wrapper, and waits on the socket only once a read of c has found nothing
+// to read, so a wrapper that buffers is safe. A TLS connection is not
+// looked through: its reads are records, not the socket's bytes.
+func socketOf(c net.Conn) (syscall.RawConn, bool) {
+	for range maxUnwrap {
+		if _, ok := c.(*tls.Conn); ok {
+			return nil, false
+		}
+		if sc, ok := c.(syscall.Conn); ok {
+			rc, err := sc.SyscallConn()
+			return rc, err == nil
+		}
+		inner := unwrap(c)
+		if inner == nil {
+			return nil, false
+		}
+		c = inner
+	}
+	return nil, false
+}
+
+// unwrap returns the connection c wraps, or nil.
+func unwrap(c net.Conn) net.Conn {
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return w.NetConn()
+	}
+	v := reflect.ValueOf(c)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	f, ok := v.Type().FieldByName("Conn")
+	if !ok || !f.Anonymous || f.Type != reflect.TypeFor[net.Conn]() || len(f.Index) != 1 {
+		return nil
+	}
+	inner, _ := v.Field(f.Index[0]).Interface().(net.Conn)
+	return inner
 }
 
 // enabled reports whether the read loop may park.

@@ -152,3 +152,6 @@ func (rp *readParker) wake(id uint64) {
 		p.group.Go(p.readLoop)
 	}
 }
+
+// canParkReads: read loops park here, in the parker's epoll set.
+const canParkReads = true

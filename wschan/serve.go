@@ -2,6 +2,8 @@ package wschan
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -86,7 +88,8 @@ type endpoint struct {
 func newEndpoint(o *Options) *endpoint {
 	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0)}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
-		o.logSetup(LogLevelWarning, format, args...)
+		o.logEvent(context.Background(), LogLevelWarning, "", "AllowedOrigin is not anchored",
+			fmt.Sprintf(format, args...), slog.String("allowed_origin", o.AllowedOrigin))
 	})
 	e.bufs.New = func() any { return new([]byte) }
 	return e
@@ -97,34 +100,42 @@ func newEndpoint(o *Options) *endpoint {
 // and a plain-text reason and returns nil. The caller sets the returned
 // pump's box, then calls run.
 func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
-	o, remote := e.opts, r.RemoteAddr
+	o, remote, ctx := e.opts, r.RemoteAddr, r.Context()
 	if r.Method != http.MethodGet {
-		o.logf(LogLevelWarning, remote, "Method %s is not allowed", logMethod(r.Method))
+		method := logMethod(r.Method)
+		o.logEvent(ctx, LogLevelWarning, remote, "Method not allowed", "Method "+method+" is not allowed",
+			slog.String("method", method))
 		reject(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
 		return nil
 	}
 	origin := r.Header.Get("Origin")
 	if !e.origins.allowed(r.Host, origin) {
 		if origin == "" {
-			o.logf(LogLevelWarning, remote, "Origin header missing: browsers send one; "+
+			const missing = "Origin header missing"
+			o.logEvent(ctx, LogLevelWarning, remote, missing, missing+": browsers send one; "+
 				"other clients must send one, or set AllowedOrigin to admit them")
-		} else {
-			o.logf(LogLevelWarning, remote, "Origin %s is not allowed for host %s", peerValue(origin), peerValue(r.Host))
+		} else if o.enabled(LogLevelWarning) {
+			origin, host := peerValue(origin), peerValue(r.Host)
+			o.logEvent(ctx, LogLevelWarning, remote, "Origin not allowed",
+				"Origin "+origin+" is not allowed for host "+host, slog.String("origin", origin), slog.String("host", host))
 		}
 		reject(w, http.StatusForbidden, msgOriginNotAllowed)
 		return nil
 	}
 	if o.enabled(LogLevelDebug) {
-		o.logf(LogLevelDebug, remote, "Request to %s has been allowed for origin %s", peerValue(r.Host), peerValue(origin))
+		origin, host := peerValue(origin), peerValue(r.Host)
+		o.logEvent(ctx, LogLevelDebug, remote, "Request allowed",
+			"Request to "+host+" has been allowed for origin "+origin, slog.String("origin", origin), slog.String("host", host))
 	}
 	if status, reason := checkHandshake(w, r); status != 0 {
-		o.logf(LogLevelWarning, remote, "Handshake failed: %s", reason)
+		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+reason, slog.String("reason", reason))
 		reject(w, status, reason)
 		return nil
 	}
 	proto, status, reason := o.subprotocol(r)
 	if status != 0 {
-		o.logf(LogLevelWarning, remote, "Handshake failed: %s", peerValue(reason))
+		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+peerValue(reason),
+			slog.String("reason", peerValue(reason)))
 		reject(w, status, reason)
 		return nil
 	}
@@ -144,7 +155,8 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	ws, err := websocket.Accept(uw, r, accept)
 	if err != nil {
-		o.logf(LogLevelWarning, remote, "Handshake failed: %v", err)
+		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+err.Error(),
+			slog.String("reason", err.Error()))
 		return nil
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
@@ -161,7 +173,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 // A panic in handler closes the connection with 1011 and goes on, once the
 // connection is down, to whatever recovers it above.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
-	e.opts.logf(LogLevelInfo, p.remoteAddr, "Connection established")
+	e.opts.logEvent(r.Context(), LogLevelInfo, p.remoteAddr, "Connection established", "Connection established")
 	traces := [2]*ConnTrace{e.opts.Trace}
 	traces[1], _ = r.Context().Value(traceKey{}).(*ConnTrace)
 	for _, t := range traces {
