@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log"
+	"log/slog"
 	"os"
 	"sort"
 	"sync"
@@ -87,6 +88,10 @@ type Options struct {
 	// publish or missed backplane message. Default: standard error with
 	// the prefix "[hub] ".
 	Logger *log.Logger
+	// Slog, when set, takes those lines instead of Logger, as records
+	// with a constant message and the room, member, counts and error as
+	// attributes.
+	Slog *slog.Logger
 	// Backplane, when set, spans rooms across servers.
 	Backplane Backplane
 	// BackplaneBuffer bounds the bytes of the broadcasts waiting for the
@@ -310,4 +315,15 @@ func (h *Hub[T]) Close() {
 	}
 	h.cancel()
 	h.wg.Wait()
+}
+
+// logEvent writes one event: to Slog as a record whose message is msg, a
+// constant, with attrs; otherwise to Logger as text, the line it always
+// was.
+func (o *Options) logEvent(level slog.Level, msg, text string, attrs ...slog.Attr) {
+	if o.Slog != nil {
+		o.Slog.LogAttrs(context.Background(), level, msg, attrs...)
+		return
+	}
+	o.Logger.Print(text)
 }

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
@@ -338,5 +340,34 @@ func TestNoGoroutinePerMember(t *testing.T) {
 			t.Fatalf("%d members did not leave when done fired", h.Stats().Members)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPolicySlog: with Options.Slog, the policy's lines are records with a
+// constant message and the room, member and counts as attributes.
+func TestPolicySlog(t *testing.T) {
+	for _, tc := range []struct {
+		policy Policy
+		msg    string
+	}{{DropOldest, "Member behind: dropped its oldest messages"}, {Disconnect, "Member cannot keep up: disconnecting it"}} {
+		t.Run(fmt.Sprint(tc.policy), func(t *testing.T) {
+			logs := &lockedBuffer{}
+			h := New[string](Options{QueueSize: 4, MaxBacklog: 8, Policy: tc.policy, Logger: quiet(),
+				Slog: slog.New(slog.NewJSONHandler(logs, nil))})
+			defer h.Close()
+			stalled := newConn(0) // its sender is never read
+			h.Join("A", "stalled", stalled.sender, stalled.disconnect, stalled.done)
+			for i := range 100 {
+				h.Broadcast("A", fmt.Sprint(i))
+			}
+			var first map[string]any
+			line, _, _ := strings.Cut(logs.String(), "\n")
+			if err := json.Unmarshal([]byte(line), &first); err != nil {
+				t.Fatalf("not a JSON record: %q", logs.String())
+			}
+			if first["msg"] != tc.msg || first["level"] != "WARN" || first["room"] != "A" || first["member"] != "stalled" {
+				t.Fatalf("record %v", first)
+			}
+		})
 	}
 }

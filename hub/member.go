@@ -1,11 +1,14 @@
 package hub
 
 import (
+	"fmt"
+	"log/slog"
 	"sync"
 
-	"github.com/go-macaron/sockets/wschan"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // Member is one connection in one room.
@@ -141,8 +144,11 @@ func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 	// Log when the count crosses a power of two: a member that stays
 	// behind cannot flood the log.
 	if bitLen(before) != bitLen(m.drops) {
-		h.opts.Logger.Printf("room %q: member %q is behind by %d for %v; dropped its oldest messages (%d so far)",
-			m.room, m.Name, waiting, now.Sub(m.behindSince).Round(time.Millisecond), m.drops)
+		behind := now.Sub(m.behindSince).Round(time.Millisecond)
+		h.opts.logEvent(slog.LevelWarn, "Member behind: dropped its oldest messages", fmt.Sprintf("room %q: member %q is "+
+			"behind by %d for %v; dropped its oldest messages (%d so far)", m.room, m.Name, waiting, behind, m.drops),
+			slog.String("room", m.room), slog.String("member", m.Name), slog.Int("waiting", waiting),
+			slog.Duration("behind", behind), slog.Int64("dropped", m.drops))
 	}
 	return false
 }
@@ -208,7 +214,9 @@ func (m *Member[T]) forget(values []T) {
 func (m *Member[T]) kick() {
 	h := m.hub
 	h.disconnected.Add(1)
-	h.opts.Logger.Printf("room %q: member %q cannot keep up; disconnecting it with %d", m.room, m.Name, ClosePolicyViolation)
+	h.opts.logEvent(slog.LevelWarn, "Member cannot keep up: disconnecting it", fmt.Sprintf("room %q: member %q cannot "+
+		"keep up; disconnecting it with %d", m.room, m.Name, ClosePolicyViolation),
+		slog.String("room", m.room), slog.String("member", m.Name), slog.Int("code", ClosePolicyViolation))
 	select {
 	case m.disconnect <- ClosePolicyViolation:
 	default: // a close code is already pending

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -42,17 +43,22 @@ func (l *lines) String() string {
 // backplaneHub is a hub on a Redis backplane whose lines go to logs, and
 // which signals each confirmed subscription on subscribed.
 func backplaneHub(t *testing.T, addr string, durable bool, logs io.Writer) (*hub.Hub[string], chan string) {
+	return backplaneHubWith(t, addr, Options{Logger: log.New(logs, "", 0), Durable: durable})
+}
+
+// backplaneHubWith is backplaneHub with the backplane's options given.
+func backplaneHubWith(t *testing.T, addr string, o Options) (*hub.Hub[string], chan string) {
 	t.Helper()
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	subscribed := make(chan string, 1<<17)
-	bp := New(rdb, Options{Logger: log.New(logs, "", 0), Durable: durable,
-		OnSubscribe: func(room string) {
-			select {
-			case subscribed <- room:
-			default: // more than a test waits for: never hold the reader
-			}
-		}})
+	o.OnSubscribe = func(room string) {
+		select {
+		case subscribed <- room:
+		default: // more than a test waits for: never hold the reader
+		}
+	}
+	bp := New(rdb, o)
 	h := hub.New[string](hub.Options{Backplane: bp, Logger: log.New(io.Discard, "", 0)})
 	t.Cleanup(h.Close)
 	return h, subscribed
@@ -136,11 +142,15 @@ func TestDurableJoinWaves(t *testing.T) {
 // with the count of retries, whatever the length of the outage; both
 // modes.
 func TestOutageLoggedOnce(t *testing.T) {
-	for _, durable := range []bool{false, true} {
-		t.Run(fmt.Sprint("durable=", durable), func(t *testing.T) {
+	for _, tc := range []struct{ durable, slog bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprintf("durable=%v/slog=%v", tc.durable, tc.slog), func(t *testing.T) {
 			r := startRedis(t)
 			logs := &lines{}
-			h, subscribed := backplaneHub(t, r.addr(), durable, logs)
+			o := Options{Logger: log.New(logs, "", 0), Durable: tc.durable}
+			if tc.slog {
+				o.Slog = slog.New(slog.NewJSONHandler(logs, nil))
+			}
+			h, subscribed := backplaneHubWith(t, r.addr(), o)
 			h.Join("room", "m", make(chan string, 16), make(chan int, 1), make(chan bool))
 			select {
 			case <-subscribed:
@@ -148,7 +158,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 				t.Fatal("never subscribed")
 			}
 			r.stop()
-			lost := regexp.MustCompile(`(subscription lost|reading streams): .*until Redis answers`)
+			lost := regexp.MustCompile(`(?i)(subscription lost|reading streams( failed)?): .*until Redis answers`)
 			for deadline := time.Now().Add(time.Minute); logs.count(lost) == 0; time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("no line for the outage a minute later:\n%s", logs)
@@ -156,7 +166,8 @@ func TestOutageLoggedOnce(t *testing.T) {
 			}
 			time.Sleep(3 * time.Second) // the outage lasts: several retries
 			r.start()
-			back := regexp.MustCompile(`(subscription restored|reading streams again), after \d+ retries|subscription restored after \d+ retries`)
+			back := regexp.MustCompile(`(subscription restored|reading streams again),? after \d+ retries|` +
+				`"msg":"(Subscription restored|Reading streams again)","retries":\d+`)
 			for deadline := time.Now().Add(time.Minute); logs.count(back) == 0; time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("no line for the end of the outage a minute later:\n%s", logs)
@@ -164,6 +175,9 @@ func TestOutageLoggedOnce(t *testing.T) {
 			}
 			if n, m := logs.count(lost), logs.count(back); n != 1 || m != 1 {
 				t.Fatalf("%d lines for the outage and %d for its end, want one each:\n%s", n, m, logs)
+			}
+			if json := strings.Contains(logs.String(), `"msg":`); json != tc.slog {
+				t.Fatalf("records in JSON: %v, want %v:\n%s", json, tc.slog, logs)
 			}
 			t.Logf("logs:\n%s", logs)
 		})

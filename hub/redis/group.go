@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -141,7 +142,8 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 		if attempt == 0 {
 			// Once per outage; the subscription's return says how many
 			// tries it took.
-			b.opts.Logger.Printf("[Warning] subscription lost: %v; resubscribing until Redis answers", err)
+			b.opts.logEvent(slog.LevelWarn, "Subscription lost: resubscribing until Redis answers",
+				fmt.Sprintf("subscription lost: %v; resubscribing until Redis answers", err), slog.String("error", err.Error()))
 		}
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
@@ -174,7 +176,8 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
 				if *attempt > 0 {
-					b.opts.Logger.Printf("[Info] subscription restored after %d retries", *attempt)
+					b.opts.logEvent(slog.LevelInfo, "Subscription restored",
+						fmt.Sprintf("subscription restored after %d retries", *attempt), slog.Int("retries", *attempt))
 				}
 				*attempt = 0
 				if b.opts.OnSubscribe != nil {
@@ -244,7 +247,8 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 			continue
 		}
 		if attempt > 0 {
-			b.opts.Logger.Printf("[Info] reading streams again, after %d retries", attempt)
+			b.opts.logEvent(slog.LevelInfo, "Reading streams again",
+				fmt.Sprintf("reading streams again, after %d retries", attempt), slog.Int("retries", attempt))
 			attempt = 0
 		}
 		if err != nil {
@@ -337,7 +341,8 @@ func redisTime(res []any) (time.Time, error) {
 // logged with its count) and waits before the next try.
 func (g *group) failed(ctx context.Context, attempt int, err error) int {
 	if attempt == 0 {
-		g.b.opts.Logger.Printf("[Warning] reading streams: %v; retrying until Redis answers", err)
+		g.b.opts.logEvent(slog.LevelWarn, "Reading streams failed: retrying until Redis answers",
+			fmt.Sprintf("reading streams: %v; retrying until Redis answers", err), slog.String("error", err.Error()))
 	}
 	g.b.reload(ctx)
 	sleep(ctx, backoff(attempt))

@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -75,6 +76,10 @@ type Options struct {
 	// between, however long Redis stays away. Default: standard error
 	// with the prefix "[hub/redis] ".
 	Logger *log.Logger
+	// Slog, when set, takes those lines instead of Logger, as records
+	// with a constant message and the error or the count of retries as
+	// attributes, at Warn when Redis goes away and Info when it is back.
+	Slog *slog.Logger
 	// OnSubscribe, when set, is called each time Redis confirms the
 	// subscription to a room (again after each reconnection); in Durable
 	// mode, each time the position a room's stream is read from has been
@@ -343,3 +348,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 var errUnsubscribed = errors.New("redis ended a wanted subscription (slot moved?)")
+
+// logEvent writes one event: to Slog as a record whose message is msg, a
+// constant, with attrs; otherwise to Logger as text, prefixed with the
+// level in the sockets package's words ([Warning], [Info]).
+func (o *Options) logEvent(level slog.Level, msg, text string, attrs ...slog.Attr) {
+	if o.Slog != nil {
+		o.Slog.LogAttrs(context.Background(), level, msg, attrs...)
+		return
+	}
+	word := "Info"
+	if level >= slog.LevelWarn {
+		word = "Warning"
+	}
+	o.Logger.Printf("[%s] %s", word, text)
+}
