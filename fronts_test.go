@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,9 @@ type note struct {
 }
 
 func quietOptions() *sockets.Options {
-	return &sockets.Options{Logger: log.New(io.Discard, "", 0), PingPeriod: time.Second, PongWait: 2 * time.Second, WriteWait: time.Second}
+	park, _ := time.ParseDuration(os.Getenv("SOCKETS_PARK_AFTER")) // see TestMain
+	return &sockets.Options{Logger: log.New(io.Discard, "", 0), PingPeriod: time.Second, PongWait: 2 * time.Second,
+		WriteWait: time.Second, ParkAfter: park}
 }
 
 // echoConn sends every message back until done.

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/go-macaron/sockets/wschan/internal/frames"
 )
 
 // The transport answers a peer's close frame by echoing its code and
@@ -25,9 +27,9 @@ const invalidCloseReason = "invalid UTF-8 in the close reason"
 // closeGuard is the first stage of what the transport reads. Its reads
 // happen under the transport's read lock, one at a time.
 type closeGuard struct {
-	track frameTrack // the frames before the close frame
-	held  []byte     // a close frame, from its first byte, until it is whole
-	ready []byte     // bytes to hand out before reading more
+	track frames.Track // the frames before the close frame
+	held  []byte       // a close frame, from its first byte, until it is whole
+	ready []byte       // bytes to hand out before reading more
 
 	// invalid is the peer's close frame, with its reason made valid, once
 	// one arrived with an invalid reason.
@@ -74,14 +76,14 @@ func (g *closeGuard) read(p []byte, src socketReader) (int, error) {
 func (g *closeGuard) pass(b []byte) int {
 	for i := 0; i < len(b); {
 		t := &g.track
-		if t.boundary() && b[i]&0x0f == 0x8 {
+		if t.Boundary() && b[i]&0x0f == 0x8 {
 			return i
 		}
 		k := 1
-		if t.payload > 0 {
-			k = int(min(t.payload, uint64(len(b)-i)))
+		if rest := t.Payload(); rest > 0 {
+			k = int(min(rest, uint64(len(b)-i)))
 		}
-		t.feed(b[i : i+k])
+		t.Feed(b[i : i+k])
 		i += k
 	}
 	return len(b)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/go-macaron/sockets/wschan/internal/park"
 )
 
 // upgradeWriter is the ResponseWriter handed to the transport's Accept. The
@@ -69,7 +71,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	conn.prefix = bytes.Clone(buffered)
 	_, _ = brw.Reader.Discard(len(buffered))
-	conn.rd.init(raw, w.parkAfter)
+	conn.rd.Init(raw, w.parkAfter)
 	w.conn = conn
 	brw.Writer.Reset(conn)
 	_, _ = brw.Writer.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -106,7 +108,7 @@ type writeConn struct {
 
 	guard  closeGuard // what the transport reads passes it first
 	seen   func()     // called whenever bytes from the peer are read; may be nil
-	rd     readGate
+	rd     park.Gate
 	prefix []byte // what the server had read past the handshake
 
 	mu       sync.Mutex
@@ -152,22 +154,22 @@ func (c *writeConn) readSocket(p []byte) (n int, err error) {
 	if len(c.prefix) > 0 {
 		n = copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
-		c.rd.handed(p[:n])
+		c.rd.Handed(p[:n])
 		return n, nil
 	}
-	if c.rd.enabled() {
-		return c.rd.read(c.Conn, p)
+	if c.rd.Enabled() {
+		return c.rd.Read(c.Conn, p)
 	}
 	return c.Conn.Read(p)
 }
 
 // closeDeadline bounds the close handshake's reads by t.
 func (c *writeConn) closeDeadline(t time.Time) {
-	if !c.rd.enabled() {
+	if !c.rd.Enabled() {
 		_ = c.Conn.SetReadDeadline(t)
 		return
 	}
-	c.rd.closeDeadline(c.Conn, t)
+	c.rd.CloseDeadline(c.Conn, t)
 }
 
 // Close writes out what a batch holds, then closes the socket. A write

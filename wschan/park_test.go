@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets/wschan/internal/park"
 )
 
 // idleClients opens n WebSocket connections to srv with raw TCP clients
@@ -127,7 +129,7 @@ func (c *exposingConn) SetWriteDeadline(t time.Time) error { return c.inner.SetW
 // hidingConn hides the socket and does not return it.
 type hidingConn struct{ exposingConn }
 
-func (*hidingConn) NetConn() {} // not the NetConn() net.Conn socketOf looks for
+func (*hidingConn) NetConn() {} // not the NetConn() net.Conn the gate looks for
 
 const idleConns = 40
 
@@ -137,7 +139,7 @@ const idleConns = 40
 // handler's); behind one that hides it, the read loop keeps its goroutine,
 // as documented on Options.ParkAfter.
 func TestIdleGoroutinesBehindWrappers(t *testing.T) {
-	if !canParkReads {
+	if !park.CanParkReads {
 		t.Skip("read loops park only on Linux")
 	}
 	for _, tc := range []struct {
@@ -187,7 +189,7 @@ func TestLateWriteLoopParks(t *testing.T) {
 	base := runtime.NumGoroutine()
 	per := parkedGoroutines(t, idleClients(t, srv, conns, idleConns), base)
 	t.Logf("%.2f goroutines per idle connection", per)
-	if canParkReads && per > 1.5 {
+	if park.CanParkReads && per > 1.5 {
 		t.Fatalf("%.2f goroutines per idle connection, want about 1 (the handler's)", per)
 	}
 }

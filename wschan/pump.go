@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,10 +14,11 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/go-macaron/sockets/wschan/internal/park"
 )
 
-// errEnded is what a loop returns once it has decided the connection's end;
-// it only serves to cancel the group.
+// errEnded is what a loop returns once it has decided the connection's end.
 var errEnded = errors.New("sockets: connection ended")
 
 // pump runs one connection: a read loop and the pings in an errgroup, and a
@@ -27,12 +29,24 @@ var errEnded = errors.New("sockets: connection ended")
 // ping), and tells the handler. Shutting down from the write loop, rather
 // than from a third goroutine, saves a goroutine stack per connection.
 //
-// Either loop may park while idle (park.go, readgate.go): its goroutine
+// Either loop may park while idle (internal/park): its goroutine
 // returns and a new one takes over at its next event. The write loop's
 // life is counted by a WaitGroup of its own (writer); a parked read loop
 // has left the group, and the read parker starts it in the group again,
 // under its lock, so that shutdown's unpark and its wait for the group come
 // after any such start.
+//
+// Why the group is a plain errgroup.Group, not errgroup.WithContext, and
+// its error is not read: the end of a connection is more than the first
+// error. It is an ending (who ended it, the close code and reason to send,
+// the cause for the handler), and the first one wins whichever goroutine
+// finds it, the write loop included, which is outside the group because it
+// outlives it (it shuts the connection down and waits for the group). So
+// finish decides the end, once, and cancels the connection's context
+// itself; a loop then returns errEnded, which the group need not report.
+// The group gives what it does well: Go and Wait over a set of goroutines
+// that changes while the connection lives (pings come and go, a parked
+// read loop leaves it and is started in it again).
 type pump struct {
 	*Connection
 	ws   *websocket.Conn
@@ -54,12 +68,11 @@ type pump struct {
 	peerClose atomic.Pointer[websocket.CloseError] // the peer's close frame, once read
 	readErr   error                                // the read loop's last error; read after it returned
 
-	rparker *readParker // where an idle read loop parks
-	readID  uint64      // its registration there; under the parker's lock
+	rparker *park.Readers // where an idle read loop parks
 
 	// Write loop state.
 	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
-	parker    *parker        // where an idle write loop parks
+	parker    *park.Writers  // where an idle write loop parks
 	parkAfter time.Duration  // how long the write loop stays idle before it parks
 	active    time.Duration  // since born: the write loop's last event other than its timer
 	timerAt   time.Duration  // since born: when the timer fires
@@ -84,8 +97,8 @@ func newPump(c *Connection, bufs *sync.Pool) *pump {
 func (p *pump) run(base context.Context) {
 	p.ctx, p.cancel = context.WithCancel(base)
 	p.group = new(errgroup.Group)
-	if p.out.rd.enabled() {
-		p.out.rd.arm(p.raw) // a peer that never sends parks too
+	if p.out.rd.Enabled() {
+		p.out.rd.Arm(p.raw) // a peer that never sends parks too
 	}
 	p.group.Go(p.readLoop)
 	p.writer.Add(1)
@@ -159,23 +172,23 @@ func (p *pump) onPong(context.Context, []byte) { p.touch() }
 // peer meets TCP back-pressure and memory stays bounded; the silence
 // deadline is suspended meanwhile, since unread pongs are not the peer's
 // fault. It never blocks past the connection's end. Once reads have been
-// idle for parkAfter between two messages, it parks (see readgate.go): its
+// idle for parkAfter between two messages, it parks (internal/park): its
 // goroutine returns, and the read parker runs readLoop again, in a new one,
 // when the socket is readable, in the group again.
 func (p *pump) readLoop() error {
 	for {
-		p.out.rd.atStart.Store(true)
+		p.out.rd.AtStart.Store(true)
 		typ, r, err := p.ws.Reader(context.Background())
-		p.out.rd.atStart.Store(false)
-		if errors.Is(err, errPark) {
-			parked, perr := p.rparker.park(p)
+		p.out.rd.AtStart.Store(false)
+		if errors.Is(err, park.ErrPark) {
+			parked, perr := p.rparker.Park(p, &p.out.rd)
 			if parked {
 				p.stats.readParks.Add(1)
 				return nil
 			}
 			if perr != nil {
 				// The socket cannot be waited for: read on its goroutine.
-				p.out.rd.stopParking()
+				p.out.rd.StopParking()
 				if p.enabled(LogLevelDebug) {
 					p.logEvent(p.logContext(), LogLevelDebug, p.remoteAddr, "Read loop cannot park",
 						"The read loop cannot park: "+perr.Error(), slog.String("error", perr.Error()))
@@ -256,7 +269,7 @@ func (p *pump) writeLoop() {
 	// keeping its goroutine until its first event.
 	if p.idleEnough() {
 		p.stats.writeParks.Add(1)
-		p.parker.park(p)
+		p.parker.Park(p)
 		return
 	}
 	go func() { p.writeRun(p.box.wait(&p.ev)) }()
@@ -279,7 +292,7 @@ func (p *pump) writeRun(e event) {
 		}
 		if p.idleEnough() {
 			p.stats.writeParks.Add(1)
-			p.parker.park(p)
+			p.parker.Park(p)
 			return
 		}
 		if p.parkAfter > 0 && p.timerAt > p.active+p.parkAfter {
@@ -288,6 +301,24 @@ func (p *pump) writeRun(e event) {
 		e = p.box.wait(&p.ev)
 	}
 }
+
+// The pump is what the parkers see of a connection (park.Conn).
+
+// WriteCases appends what the write loop waits on.
+func (p *pump) WriteCases(dst []reflect.SelectCase) []reflect.SelectCase {
+	return p.box.appendCases(dst, &p.ev)
+}
+
+// WriteWoke resumes the parked write loop with what woke it.
+func (p *pump) WriteWoke(chosen int, v reflect.Value, ok bool) {
+	go p.writeRun(p.box.woke(chosen, v, ok, &p.ev))
+}
+
+// Ending reports whether the connection is ending.
+func (p *pump) Ending() bool { return p.ctx.Err() != nil }
+
+// ReadWoke starts the parked read loop again, in the group.
+func (p *pump) ReadWoke() { p.group.Go(p.readLoop) }
 
 // idleEnough reports whether the write loop has been idle for parkAfter
 // (never, with parking off).
@@ -507,7 +538,7 @@ func (p *pump) shutdown() {
 	// Only if nothing else ended it: the base context was cancelled. It
 	// also cancels the context, so a read loop waiting to deliver gives up.
 	p.finish(shutdownEnding())
-	if p.rparker.unpark(p) {
+	if p.rparker.Unpark(&p.out.rd) {
 		// A parked read loop ends here, as if it had read on and found
 		// the socket closed (see notePeerAnswer): the close handshake's
 		// reads are Close's own.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/go-macaron/sockets/wschan/internal/park"
 )
 
 // Conn is one WebSocket connection as the net/http front hands it to a
@@ -79,9 +81,9 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 type endpoint struct {
 	opts      *Options
 	origins   *originPolicy
-	bufs      sync.Pool  // message buffers, reused across connections
-	parker    parker     // the idle connections' write loops
-	rparker   readParker // their read loops
+	bufs      sync.Pool    // message buffers, reused across connections
+	parker    park.Writers // the idle connections' write loops
+	rparker   park.Readers // their read loops
 	parkAfter time.Duration
 }
 

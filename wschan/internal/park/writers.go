@@ -1,4 +1,4 @@
-package wschan
+package park
 
 import (
 	"reflect"
@@ -7,14 +7,12 @@ import (
 )
 
 // An idle connection's write loop does not keep a goroutine: once it has had
-// nothing to do for parkAfter (a second), it hands what it waits on (the sender, the
-// disconnect channel, its timer and the connection's end) to a parker and
-// returns. A parker is one goroutine waiting, with reflect.Select, for the
-// write loops of up to parkGroup connections; when one of them has an event,
-// it starts that write loop again with the event, exactly as the loop's own
-// wait would have returned it. A busy connection never parks: parkAfter
-// counts from its last event other than its timer. The read loop parks
-// its own way (readgate.go, readpark_linux.go).
+// nothing to do for a while, it hands what it waits on (the sender, the
+// disconnect channel, its timer and the connection's end) to Writers and
+// returns. A group of Writers is one goroutine waiting, with reflect.Select,
+// for the write loops of up to parkGroup connections; when one of them has
+// an event, it resumes that write loop with the event, exactly as the
+// loop's own wait would have returned it.
 
 // parkGroup is how many parked write loops one goroutine waits for. Each
 // park and each wake costs the group's goroutine a reflect.Select over
@@ -22,8 +20,9 @@ import (
 // per idle connection.
 const parkGroup = 16
 
-// parker holds the parked write loops of one endpoint.
-type parker struct {
+// Writers holds the parked write loops of one endpoint. The zero value is
+// ready to use.
+type Writers struct {
 	mu   sync.Mutex
 	free []*parkedGroup // groups with room
 }
@@ -32,12 +31,13 @@ type parker struct {
 // waits for them.
 type parkedGroup struct {
 	mu    sync.Mutex
-	pumps []*pump
+	conns []Conn
 	wake  chan struct{} // the set changed
 }
 
-// park hands p's wait to a group; p's write loop returns right after.
-func (pk *parker) park(p *pump) {
+// Park hands c's write loop's wait to a group; the loop returns right
+// after.
+func (pk *Writers) Park(c Conn) {
 	pk.mu.Lock()
 	var g *parkedGroup
 	if n := len(pk.free); n > 0 {
@@ -48,8 +48,8 @@ func (pk *parker) park(p *pump) {
 		go pk.run(g)
 	}
 	g.mu.Lock()
-	g.pumps = append(g.pumps, p)
-	if len(g.pumps) == parkGroup {
+	g.conns = append(g.conns, c)
+	if len(g.conns) == parkGroup {
 		pk.free = pk.free[:len(pk.free)-1]
 	}
 	g.mu.Unlock()
@@ -61,16 +61,17 @@ func (pk *parker) park(p *pump) {
 }
 
 // run waits for the group's write loops until none is left.
-func (pk *parker) run(g *parkedGroup) {
-	// The wake case, then four per parked write loop, at full size at once.
+func (pk *Writers) run(g *parkedGroup) {
+	// The wake case, then WriteCases per parked write loop, at full size
+	// at once.
 	const fixed = 1
-	cases := make([]reflect.SelectCase, fixed, fixed+4*parkGroup)
+	cases := make([]reflect.SelectCase, fixed, fixed+WriteCases*parkGroup)
 	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
-	var pumps []*pump
+	var conns []Conn
 	for {
 		pk.mu.Lock()
 		g.mu.Lock()
-		if len(g.pumps) == 0 {
+		if len(g.conns) == 0 {
 			// Retire: under pk.mu, so that no park can pick this group.
 			if i := slices.Index(pk.free, g); i >= 0 {
 				pk.free = slices.Delete(pk.free, i, i+1)
@@ -79,34 +80,32 @@ func (pk *parker) run(g *parkedGroup) {
 			pk.mu.Unlock()
 			return
 		}
-		pumps = append(pumps[:0], g.pumps...)
+		conns = append(conns[:0], g.conns...)
 		g.mu.Unlock()
 		pk.mu.Unlock()
 		cases = cases[:fixed]
-		for _, p := range pumps {
-			cases = p.box.appendCases(cases, &p.ev)
+		for _, c := range conns {
+			cases = c.WriteCases(cases)
 		}
 		chosen, v, ok := reflect.Select(cases)
 		if chosen < fixed {
 			continue
 		}
-		i := (chosen - fixed) / 4
-		p := pumps[i]
-		pk.unpark(g, p)
-		e := p.box.woke((chosen-fixed)%4, v, ok, &p.ev)
-		go p.writeRun(e)
+		c := conns[(chosen-fixed)/WriteCases]
+		pk.unpark(g, c)
+		c.WriteWoke((chosen-fixed)%WriteCases, v, ok)
 	}
 }
 
-// unpark takes p out of g.
-func (pk *parker) unpark(g *parkedGroup, p *pump) {
+// unpark takes c out of g.
+func (pk *Writers) unpark(g *parkedGroup, c Conn) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	wasFull := len(g.pumps) == parkGroup
-	if i := slices.Index(g.pumps, p); i >= 0 {
-		g.pumps = slices.Delete(g.pumps, i, i+1) // clears the freed slot
+	wasFull := len(g.conns) == parkGroup
+	if i := slices.Index(g.conns, c); i >= 0 {
+		g.conns = slices.Delete(g.conns, i, i+1) // clears the freed slot
 	}
 	if wasFull {
 		pk.free = append(pk.free, g)

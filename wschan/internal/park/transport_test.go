@@ -1,4 +1,4 @@
-package wschan
+package park
 
 import (
 	"bufio"
@@ -16,11 +16,11 @@ import (
 	"github.com/coder/websocket"
 )
 
-// The read gate (readgate.go) answers errPark from below the transport and
+// The Gate answers ErrPark from below the transport and
 // expects the transport to come back for more. These tests pin the two
 // behaviours of coder/websocket that this relies on, each by name, so that
 // an upgrade that changes one fails here rather than in a parked
-// connection: parking can then be turned off with Options.ParkAfter < 0.
+// connection: parking can then be turned off (wschan.Options.ParkAfter < 0).
 
 var errInjected = errors.New("injected read error")
 
@@ -126,5 +126,34 @@ func TestTransportForgetsReadError(t *testing.T) {
 	_, typ, msg, second := transportAfterReadError(t)
 	if second != nil || typ != websocket.MessageText || msg != "hello" {
 		t.Fatalf("after the error, Reader gave %v %q, %v; want the text message hello", typ, msg, second)
+	}
+}
+
+// TestGateOnlyWhereReadsPark: a gate over a TCP socket is enabled exactly
+// where read loops can park (Linux), and never with parking off; the
+// connection reads around a gate that is not enabled.
+func TestGateOnlyWhereReadsPark(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	var on, off Gate
+	if got := on.Init(server, time.Millisecond); got != CanParkReads || on.Enabled() != CanParkReads {
+		t.Fatalf("Init over TCP = %v, enabled %v; want %v where CanParkReads is %v", got, on.Enabled(), CanParkReads, CanParkReads)
+	}
+	if off.Init(server, 0) || off.Enabled() {
+		t.Fatal("a gate with parking off is enabled")
 	}
 }

@@ -1,4 +1,4 @@
-package wschan
+package park
 
 import (
 	"fmt"
@@ -7,29 +7,29 @@ import (
 	"syscall"
 )
 
-// readParker holds the parked read loops of one endpoint: their sockets
-// are in an epoll set of its own, each registered for one readiness event.
-// The epoll descriptor is itself waited for through the runtime's poller,
-// so a parker costs one goroutine while anything is parked and no thread.
-type readParker struct {
+// Readers holds the parked read loops of one endpoint: their sockets are in
+// an epoll set of its own, each registered for one readiness event. The
+// epoll descriptor is itself waited for through the runtime's poller, so
+// Readers costs one goroutine while anything is parked and no thread. The
+// zero value is ready to use.
+type Readers struct {
 	mu     sync.Mutex
 	ep     *os.File         // the epoll set; nil while nothing is parked
 	epfd   int              // its descriptor (os.File.Fd would make it blocking)
-	parked map[uint64]*pump // by registration id
+	parked map[uint64]*Gate // by registration id
 	next   uint64           // the last registration id
 	sets   uint64           // epoll sets opened so far: the current one's number
 }
 
-// park registers p's socket for its next readiness event and reports
-// whether it did; if so, p's read loop returns and the parker starts it
-// again when the socket is readable. It refuses without an error once the
-// connection is ending, so that shutdown's unpark never misses a parked
+// Park registers the socket of g, c's gate, for its next readiness event
+// and reports whether it did; if so, c's read loop returns and Readers
+// starts it again (c.ReadWoke) when the socket is readable. It refuses
+// without an error once c is ending, so that Unpark never misses a parked
 // loop, and with one when the socket cannot be registered.
-func (rp *readParker) park(p *pump) (bool, error) {
-	g := &p.out.rd
+func (rp *Readers) Park(c Conn, g *Gate) (bool, error) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if p.ctx.Err() != nil {
+	if c.Ending() {
 		return false, nil
 	}
 	if rp.ep == nil {
@@ -60,26 +60,28 @@ func (rp *readParker) park(p *pump) (bool, error) {
 		return false, fmt.Errorf("epoll_ctl: %w", err)
 	}
 	g.inSet = rp.sets
-	rp.parked[id] = p
-	p.readID = id
+	g.conn = c
+	rp.parked[id] = g
+	g.readID = id
 	return true, nil
 }
 
-// unpark takes p out if it is parked, and reports whether it was: its read
-// loop ends there. Once it has returned, no read loop of p starts again.
-func (rp *readParker) unpark(p *pump) bool {
+// Unpark takes the read loop of g's connection out if it is parked, and
+// reports whether it was: the loop ends there. Once Unpark has returned, no
+// read loop of that connection starts again.
+func (rp *Readers) Unpark(g *Gate) bool {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if rp.parked[p.readID] != p {
+	if rp.parked[g.readID] != g {
 		return false
 	}
-	delete(rp.parked, p.readID)
+	delete(rp.parked, g.readID)
 	rp.retireIfIdle()
 	return true
 }
 
 // start opens the epoll set and the goroutine that waits on it.
-func (rp *readParker) start() error {
+func (rp *Readers) start() error {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("epoll_create1: %w", err)
@@ -97,7 +99,7 @@ func (rp *readParker) start() error {
 	rp.ep, rp.epfd = f, epfd
 	rp.sets++
 	if rp.parked == nil {
-		rp.parked = make(map[uint64]*pump)
+		rp.parked = make(map[uint64]*Gate)
 	}
 	go rp.run(rc)
 	return nil
@@ -105,7 +107,7 @@ func (rp *readParker) start() error {
 
 // retireIfIdle closes the epoll set once nothing is parked; its goroutine
 // then returns.
-func (rp *readParker) retireIfIdle() {
+func (rp *Readers) retireIfIdle() {
 	if len(rp.parked) == 0 && rp.ep != nil {
 		_ = rp.ep.Close()
 		rp.ep = nil
@@ -114,7 +116,7 @@ func (rp *readParker) retireIfIdle() {
 
 // run waits for readiness events on one epoll set until it is closed, and
 // starts the read loop of each parked connection whose socket is ready.
-func (rp *readParker) run(rc syscall.RawConn) {
+func (rp *Readers) run(rc syscall.RawConn) {
 	var evs [64]syscall.EpollEvent
 	for {
 		n := 0
@@ -141,17 +143,18 @@ func (rp *readParker) run(rc syscall.RawConn) {
 }
 
 // wake starts the read loop registered as id, unless shutdown took it out.
-func (rp *readParker) wake(id uint64) {
+func (rp *Readers) wake(id uint64) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if p := rp.parked[id]; p != nil {
+	if g := rp.parked[id]; g != nil {
 		delete(rp.parked, id)
 		rp.retireIfIdle()
-		// Under the lock: shutdown's unpark, and its wait for the group
+		// Under the lock: the connection's Unpark, and whatever it does
 		// after it, come after this.
-		p.group.Go(p.readLoop)
+		g.conn.ReadWoke()
 	}
 }
 
-// canParkReads: read loops park here, in the parker's epoll set.
-const canParkReads = true
+// CanParkReads reports whether read loops park on this system: here they
+// do, in Readers' epoll set.
+const CanParkReads = true

@@ -1,4 +1,4 @@
-package wschan
+package frames
 
 import (
 	"math/rand/v2"
@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzFrameTrack: a stream of client frames from an independent encoder
-// (internal/wstest), of every length encoding, fed to the read gate's
-// frame tracker one byte at a time and in the fuzzer's chunks: the tracker
+// (internal/wstest), of every length encoding, fed to the frame tracker
+// (which the parking gate and the close guard read by) one byte at a time
+// and in the fuzzer's chunks: the tracker
 // stands at a boundary exactly where a frame ends (and at the start).
 func FuzzFrameTrack(f *testing.F) {
 	f.Add(uint64(1), uint8(3), []byte{1, 7, 200})
@@ -41,26 +42,26 @@ func FuzzFrameTrack(f *testing.F) {
 			ends[len(stream)] = true
 		}
 
-		var byByte frameTrack
+		var byByte Track
 		for i := range stream {
-			if got := byByte.boundary(); got != ends[i] {
+			if got := byByte.Boundary(); got != ends[i] {
 				t.Fatalf("byte by byte, at offset %d of %d: boundary %v, want %v", i, len(stream), got, ends[i])
 			}
-			byByte.feed(stream[i : i+1])
+			byByte.Feed(stream[i : i+1])
 		}
-		if !byByte.boundary() {
+		if !byByte.Boundary() {
 			t.Fatal("byte by byte: not at a boundary at the end of the stream")
 		}
 
-		var chunked frameTrack
+		var chunked Track
 		for off, c := 0, 0; off < len(stream); c++ {
 			n := len(stream) - off
 			if len(chunks) > 0 {
 				n = min(n, 1+int(chunks[c%len(chunks)])*int(chunks[c%len(chunks)]))
 			}
-			chunked.feed(stream[off : off+n])
+			chunked.Feed(stream[off : off+n])
 			off += n
-			if got := chunked.boundary(); got != ends[off] {
+			if got := chunked.Boundary(); got != ends[off] {
 				t.Fatalf("in chunks, at offset %d of %d: boundary %v, want %v", off, len(stream), got, ends[off])
 			}
 		}

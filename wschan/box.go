@@ -1,0 +1,100 @@
+package wschan
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// event is what woke the write loop.
+type event int
+
+const (
+	evValue        event = iota // the sender yielded a value, now staged
+	evSenderClosed              // the handler closed its sender
+	evDisconnect                // the handler sent a close code
+	evTimer                     // time to ping, or to check the peer's silence
+	evStop                      // the connection is ending
+)
+
+// events holds the channels the write loop waits on besides the sender.
+type events struct {
+	disconnect <-chan int
+	timer      <-chan time.Time
+	stop       <-chan struct{}
+
+	code int // the close code, after evDisconnect
+}
+
+// box moves values between the handler's channels and the wire, for one
+// connection. The read loop alone calls decode, offer and deliver; the write
+// loop alone calls wait, poll, encode and sent.
+type box interface {
+	// decode turns one message from the peer into the value to deliver.
+	decode(p []byte) error
+	// offer hands the decoded value to the receiver if it has room.
+	offer() bool
+	// deliver waits until the receiver takes the decoded value, or stop
+	// closes first (it then returns false and the value is dropped).
+	deliver(stop <-chan struct{}) bool
+
+	// wait blocks until the sender yields a value or an event fires.
+	wait(ev *events) event
+	// poll stages a value already queued on the sender, without blocking.
+	poll() bool
+	// encode returns the frame for the staged value.
+	encode() (websocket.MessageType, []byte, error)
+	// sent releases what encode used, once the frame is written.
+	sent()
+
+	// lens returns how many values wait in the receiver and the sender.
+	lens() (receiving, sending int)
+
+	// appendCases appends what wait waits on, in the order caseSend,
+	// caseDisconnect, caseTimer and caseStop: a parked write loop's wait,
+	// done by a parker.
+	appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase
+	// woke stages what the chosen case of appendCases yielded and returns
+	// the event wait would have.
+	woke(chosen int, v reflect.Value, ok bool, ev *events) event
+}
+
+// wokeOn maps the chosen case of a box's appendCases to its event; stage
+// keeps a value received from the sender.
+func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect.Value)) event {
+	switch chosen {
+	case caseSend:
+		if !ok {
+			return evSenderClosed
+		}
+		stage(v)
+		return evValue
+	case caseDisconnect:
+		ev.code = int(v.Int())
+		return evDisconnect
+	case caseTimer:
+		return evTimer
+	default:
+		return evStop
+	}
+}
+
+// buildCases fills cases with the select cases of a write loop waiting on
+// send and ev.
+func buildCases(cases *[4]reflect.SelectCase, send reflect.Value, ev *events) {
+	*cases = [4]reflect.SelectCase{
+		caseSend:       {Dir: reflect.SelectRecv, Chan: send},
+		caseDisconnect: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
+		caseTimer:      {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
+		caseStop:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
+	}
+}
+
+// Indexes into a box's select cases, in the order buildCases builds them.
+const (
+	caseSend = iota
+	caseDisconnect
+	caseTimer
+	caseStop
+)

@@ -1,0 +1,101 @@
+package wschan
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// jsonBox carries JSON values of a type known only at run time, through
+// channels of *T made by reflection.
+type jsonBox struct {
+	elem       reflect.Type  // T
+	send, recv reflect.Value // chan *T
+	in, out    reflect.Value // *T
+	codec      JSONCodec
+	bufs       *sync.Pool
+	buf        *[]byte
+	prep       *preparedFrames
+
+	cases    [4]reflect.SelectCase
+	casesFor *events
+}
+
+func (b *jsonBox) decode(p []byte) error {
+	v := reflect.New(b.elem)
+	// As the original's Decoder: the first value of the message is taken
+	// and anything after it is ignored.
+	if err := b.codec.Decode(p, v.Interface()); err != nil {
+		return fmt.Errorf("decode JSON into %v: %w", b.elem, err)
+	}
+	b.in = v
+	return nil
+}
+
+func (b *jsonBox) offer() bool {
+	if b.recv.TrySend(b.in) {
+		b.in = reflect.Value{}
+		return true
+	}
+	return false
+}
+
+func (b *jsonBox) deliver(stop <-chan struct{}) bool {
+	cases := [2]reflect.SelectCase{
+		{Dir: reflect.SelectSend, Chan: b.recv, Send: b.in},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)},
+	}
+	chosen, _, _ := reflect.Select(cases[:])
+	b.in = reflect.Value{}
+	return chosen == 0
+}
+
+func (b *jsonBox) wait(ev *events) event {
+	chosen, v, ok := reflect.Select(b.selectCases(ev))
+	return b.woke(chosen, v, ok, ev)
+}
+
+func (b *jsonBox) selectCases(ev *events) []reflect.SelectCase {
+	if b.casesFor != ev {
+		buildCases(&b.cases, b.send, ev)
+		b.casesFor = ev
+	}
+	return b.cases[:]
+}
+
+func (b *jsonBox) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
+	return append(dst, b.selectCases(ev)...)
+}
+
+func (b *jsonBox) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
+	return wokeOn(chosen, v, ok, ev, func(v reflect.Value) { b.out = v })
+}
+
+func (b *jsonBox) poll() bool {
+	v, ok := b.send.TryRecv()
+	if !ok || !v.IsValid() {
+		return false
+	}
+	b.out = v
+	return true
+}
+
+// encode marshals the staged value before any frame is opened, so a value
+// that cannot be encoded sends nothing.
+func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
+	frame, err := jsonFrame(b.prep, b.codec, b.bufs, &b.buf, b.out.Interface(), true)
+	if err != nil {
+		b.sent()
+		return 0, nil, err
+	}
+	return websocket.MessageText, frame, nil
+}
+
+func (b *jsonBox) lens() (int, int) { return b.recv.Len(), b.send.Len() }
+
+func (b *jsonBox) sent() {
+	b.out = reflect.Value{}
+	releaseBuf(b.bufs, &b.buf)
+}
