@@ -7,6 +7,7 @@ import (
 	"gopkg.in/macaron.v1"
 
 	"github.com/go-macaron/sockets/internal/front"
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
 // middleware is the Macaron front: the core's endpoint (package wschan)
@@ -15,11 +16,11 @@ import (
 // made with the same options.
 type middleware struct {
 	ep   front.Endpoint
-	kind front.Kind
+	kind kind.Kind
 	elem reflect.Type // the struct type V of JSON(V{})
 }
 
-func newMiddleware(options []*Options, k front.Kind, elem reflect.Type) macaron.Handler {
+func newMiddleware(options []*Options, k kind.Kind, elem reflect.Type) macaron.Handler {
 	m := &middleware{ep: front.New(options), kind: k, elem: elem}
 	return m.serve
 }
@@ -35,22 +36,14 @@ func (m *middleware) serve(c *macaron.Context) {
 // the original did, and from then on discards what the chain writes.
 func (m *middleware) inject(c *macaron.Context, ch front.Channels) {
 	conn := ch.Connection.(*Connection)
-	switch m.kind {
-	case front.Text:
-		mc := &MessageConnection{Connection: conn, Sender: ch.Send.Interface().(chan string),
-			Receiver: ch.Recv.Interface().(chan string)}
-		c.Map((<-chan string)(mc.Receiver))
-		c.Map((chan<- string)(mc.Sender))
-	case front.Binary:
-		bc := &ByteSliceConnection{Connection: conn, Sender: ch.Send.Interface().(chan []byte),
-			Receiver: ch.Recv.Interface().(chan []byte)}
-		c.Map((<-chan []byte)(bc.Receiver))
-		c.Map((chan<- []byte)(bc.Sender))
-	default:
-		recvType := reflect.ChanOf(reflect.RecvDir, ch.Recv.Type().Elem())
-		sendType := reflect.ChanOf(reflect.SendDir, ch.Send.Type().Elem())
-		c.Set(recvType, ch.Recv.Convert(recvType))
-		c.Set(sendType, ch.Send.Convert(sendType))
+	// The receiver as <-chan T and the sender as chan<- T, whatever T is
+	// (string, []byte, *V).
+	for _, dir := range [...]struct {
+		ch  reflect.Value
+		dir reflect.ChanDir
+	}{{ch.Recv, reflect.RecvDir}, {ch.Send, reflect.SendDir}} {
+		t := reflect.ChanOf(dir.dir, dir.ch.Type().Elem())
+		c.Set(t, dir.ch.Convert(t))
 	}
 	c.Map(conn)
 	c.Map((<-chan error)(conn.Error))

@@ -5,7 +5,6 @@ import (
 
 	"gopkg.in/macaron.v1"
 
-	"github.com/go-macaron/sockets/internal/front"
 	"github.com/go-macaron/sockets/internal/kind"
 )
 
@@ -22,7 +21,7 @@ import (
 // a disallowed Origin 403 and an invalid handshake 400; the next handler is
 // then not called.
 func Messages(options ...*Options) macaron.Handler {
-	return newMiddleware(options, front.Text, nil)
+	return newMiddleware(options, kind.Text, nil)
 }
 
 // ByteSliceMessages is Messages for byte slices: it injects <-chan []byte
@@ -30,7 +29,7 @@ func Messages(options ...*Options) macaron.Handler {
 // chan<- []byte (each slice goes out as one binary frame), with the same
 // error, disconnect and done channels.
 func ByteSliceMessages(options ...*Options) macaron.Handler {
-	return newMiddleware(options, front.Binary, nil)
+	return newMiddleware(options, kind.Binary, nil)
 }
 
 // JSON is Messages for JSON values of bindStruct's type T: it injects
@@ -54,14 +53,14 @@ func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
 	t := reflect.TypeOf(bindStruct)
 	switch kind.Of(t) {
 	case kind.Text:
-		return newMiddleware(options, front.Text, nil)
+		return newMiddleware(options, kind.Text, nil)
 	case kind.Binary:
-		return newMiddleware(options, front.Binary, nil)
+		return newMiddleware(options, kind.Binary, nil)
 	}
 	if t.Kind() == reflect.Slice {
 		// The original's quirk, kept because handlers are typed against
 		// it: any slice binds byte slices.
-		return newMiddleware(options, front.Binary, nil)
+		return newMiddleware(options, kind.Binary, nil)
 	}
-	return newMiddleware(options, front.JSON, t)
+	return newMiddleware(options, kind.JSON, t)
 }

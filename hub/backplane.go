@@ -164,7 +164,7 @@ func (b *bridge[T]) publish(room string, p *parcel[T], to string) error {
 	}
 	if err != nil {
 		h.publishFailures.Add(1)
-		h.opts.logEvent(slog.LevelError, "Publish failed", fmt.Sprintf("publish to room %q: %v", room, err),
+		h.opts.logEvent(slog.LevelError, "Publish failed",
 			slog.String("room", room), slog.String("error", err.Error()))
 		return err
 	}
@@ -184,8 +184,7 @@ func (b *bridge[T]) queue(m Message) error {
 	defer b.outMu.Unlock()
 	if b.outBytes+len(m.Data) > h.opts.BackplaneBuffer {
 		if b.refused == 0 {
-			h.opts.logEvent(slog.LevelWarn, "Backplane buffer full", fmt.Sprintf("publish: the backplane's buffer is full "+
-				"(%d messages, %d bytes wait): broadcasts reach this server's members only until it drains", len(b.out), b.outBytes),
+			h.opts.logEvent(slog.LevelWarn, "Backplane buffer full: broadcasts reach this server's members only until it drains",
 				slog.Int("messages", len(b.out)), slog.Int("bytes", b.outBytes))
 		}
 		b.refused++
@@ -228,7 +227,7 @@ func (b *bridge[T]) publishLoop() {
 		}
 		if failed > 0 {
 			h.publishFailures.Add(int64(failed))
-			h.opts.logEvent(slog.LevelError, "Publish failed", fmt.Sprintf("publish: %d of %d messages failed: %v", failed, len(batch), err),
+			h.opts.logEvent(slog.LevelError, "Publish failed",
 				slog.Int("failed", failed), slog.Int("messages", len(batch)), slog.String("error", err.Error()))
 		}
 		h.published.Add(int64(len(batch) - failed))
@@ -251,8 +250,7 @@ func (b *bridge[T]) sent(batch []Message) {
 	}
 	b.outBytes -= n
 	if b.refused > 0 && b.outBytes <= b.h.opts.BackplaneBuffer/2 {
-		b.h.opts.logEvent(slog.LevelInfo, "Backplane buffer has room again", fmt.Sprintf("publish: the backplane's buffer "+
-			"has room again; %d broadcasts were not published meanwhile", b.refused), slog.Int64("refused", int64(b.refused)))
+		b.h.opts.logEvent(slog.LevelInfo, "Backplane buffer has room again", slog.Int64("refused", int64(b.refused)))
 		b.refused = 0
 	}
 }
@@ -264,7 +262,7 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	h := b.h
 	e, err := parseEnvelope(msg)
 	if err != nil {
-		h.opts.logEvent(slog.LevelError, "Bad backplane message", fmt.Sprintf("backplane message for room %q: %v", room, err),
+		h.opts.logEvent(slog.LevelError, "Bad backplane message",
 			slog.String("room", room), slog.String("error", err.Error()))
 		return
 	}
@@ -303,14 +301,13 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	if known && e.seq > last+1 {
 		missed := e.seq - last - 1
 		h.lost.Add(int64(missed))
-		h.opts.logEvent(slog.LevelWarn, "Missed backplane messages", fmt.Sprintf("room %q: missed %d messages of server %s "+
-			"(its %d to %d)", room, missed, e.node, last+1, e.seq-1), slog.String("room", room),
+		h.opts.logEvent(slog.LevelWarn, "Missed backplane messages", slog.String("room", room),
 			slog.Int64("missed", int64(missed)), slog.String("server", e.node))
 	}
 	h.received.Add(1)
 	v, err := h.codec.payload(e.body)
 	if err != nil {
-		h.opts.logEvent(slog.LevelError, "Bad backplane message", fmt.Sprintf("backplane message for room %q: %v", room, err),
+		h.opts.logEvent(slog.LevelError, "Bad backplane message",
 			slog.String("room", room), slog.String("error", err.Error()))
 		return
 	}

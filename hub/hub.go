@@ -37,9 +37,12 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // Policy says what happens to a member that stays behind.
@@ -148,8 +151,7 @@ type Hub[T any] struct {
 	rooms  map[string]map[*Member[T]]struct{}
 	closed bool // Close has begun: Join adds nobody
 
-	watchMu sync.Mutex
-	free    []*watcher[T] // watchers with room for another member
+	watchers park.Waiters // wait on the members' done channels
 
 	deliveries, dropped, disconnected       atomic.Int64
 	published, publishFailures              atomic.Int64
@@ -188,7 +190,7 @@ func New[T any](opts Options) *Hub[T] {
 		opts.Server = host + ":" + itoa(int64(os.Getpid()))
 	}
 	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), codec: newCodec[T](),
-		rooms: make(map[string]map[*Member[T]]struct{})}
+		rooms: make(map[string]map[*Member[T]]struct{}), watchers: park.Waiters{PerGroup: watchGroup}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Backplane != nil {
 		h.bp = newBridge(h)
@@ -315,15 +317,26 @@ func (h *Hub[T]) Close() {
 	}
 	h.cancel()
 	h.wg.Wait()
+	h.watchers.Wait()
 }
 
 // logEvent writes one event: to Slog as a record whose message is msg, a
-// constant, with attrs; otherwise to Logger as text, the line it always
-// was.
-func (o *Options) logEvent(level slog.Level, msg, text string, attrs ...slog.Attr) {
+// constant, with attrs; otherwise to Logger as one line, the message then
+// each attribute as key=value.
+func (o *Options) logEvent(level slog.Level, msg string, attrs ...slog.Attr) {
 	if o.Slog != nil {
 		o.Slog.LogAttrs(context.Background(), level, msg, attrs...)
 		return
 	}
-	o.Logger.Print(text)
+	o.Logger.Print(textLine(msg, attrs))
+}
+
+// textLine is msg then each attribute as key=value.
+func textLine(msg string, attrs []slog.Attr) string {
+	var b strings.Builder
+	b.WriteString(msg)
+	for _, a := range attrs {
+		b.WriteString(" " + a.String())
+	}
+	return b.String()
 }

@@ -1,13 +1,14 @@
 package hub
 
 import (
-	"fmt"
 	"log/slog"
+	"math/bits"
 	"sync"
 
 	"sync/atomic"
 	"time"
 
+	"github.com/go-macaron/sockets/internal/park"
 	"github.com/go-macaron/sockets/wschan"
 )
 
@@ -22,7 +23,7 @@ type Member[T any] struct {
 	disconnect chan<- int
 	done       <-chan bool
 	conn       *wschan.Connection // nil when joined with Join
-	watcher    *watcher[T]
+	watched    park.Spot          // where the hub waits on done
 
 	mu          sync.Mutex
 	backlog     []T // values waiting for room in sender, oldest at head
@@ -143,22 +144,13 @@ func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 	m.drops += int64(n)
 	// Log when the count crosses a power of two: a member that stays
 	// behind cannot flood the log.
-	if bitLen(before) != bitLen(m.drops) {
+	if bits.Len64(uint64(before)) != bits.Len64(uint64(m.drops)) {
 		behind := now.Sub(m.behindSince).Round(time.Millisecond)
-		h.opts.logEvent(slog.LevelWarn, "Member behind: dropped its oldest messages", fmt.Sprintf("room %q: member %q is "+
-			"behind by %d for %v; dropped its oldest messages (%d so far)", m.room, m.Name, waiting, behind, m.drops),
+		h.opts.logEvent(slog.LevelWarn, "Member behind: dropped its oldest messages",
 			slog.String("room", m.room), slog.String("member", m.Name), slog.Int("waiting", waiting),
 			slog.Duration("behind", behind), slog.Int64("dropped", m.drops))
 	}
 	return false
-}
-
-func bitLen(n int64) int {
-	b := 0
-	for ; n > 0; n >>= 1 {
-		b++
-	}
-	return b
 }
 
 // drain moves the backlog into the sender, waiting for room, until the
@@ -214,8 +206,7 @@ func (m *Member[T]) forget(values []T) {
 func (m *Member[T]) kick() {
 	h := m.hub
 	h.disconnected.Add(1)
-	h.opts.logEvent(slog.LevelWarn, "Member cannot keep up: disconnecting it", fmt.Sprintf("room %q: member %q cannot "+
-		"keep up; disconnecting it with %d", m.room, m.Name, ClosePolicyViolation),
+	h.opts.logEvent(slog.LevelWarn, "Member cannot keep up: disconnecting it",
 		slog.String("room", m.room), slog.String("member", m.Name), slog.Int("code", ClosePolicyViolation))
 	select {
 	case m.disconnect <- ClosePolicyViolation:

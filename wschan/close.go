@@ -57,15 +57,8 @@ const (
 
 // String names who ended the connection.
 func (b EndedBy) String() string {
-	switch b {
-	case EndedByPeer:
-		return "peer"
-	case EndedByHandler:
-		return "handler"
-	case EndedByServer:
-		return "server"
-	case EndedByNetwork:
-		return "network"
+	if b >= EndedByPeer && b <= EndedByNetwork {
+		return [...]string{"peer", "handler", "server", "network"}[b-EndedByPeer]
 	}
 	return fmt.Sprintf("EndedBy(%d)", int(b))
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/go-macaron/sockets/wschan/internal/frames"
+	"github.com/go-macaron/sockets/internal/frames"
 )
 
 // The transport answers a peer's close frame by echoing its code and

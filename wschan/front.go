@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/go-macaron/sockets/internal/front"
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
 // The Macaron front (package sockets) serves its connections with this
@@ -18,7 +19,7 @@ func init() {
 
 type macaronEndpoint struct{ *endpoint }
 
-func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k front.Kind, elem reflect.Type,
+func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Kind, elem reflect.Type,
 	bind func(front.Channels), next func()) {
 	p := e.upgrade(w, r)
 	if p == nil {
@@ -26,9 +27,9 @@ func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k front.K
 	}
 	ch := front.Channels{Connection: p.Connection}
 	switch k {
-	case front.Text:
+	case kind.Text:
 		ch.Send, ch.Recv, p.box = chans[string](e.endpoint, p)
-	case front.Binary:
+	case kind.Binary:
 		ch.Send, ch.Recv, p.box = chans[[]byte](e.endpoint, p)
 	default:
 		both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))

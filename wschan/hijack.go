@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-macaron/sockets/wschan/internal/park"
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // upgradeWriter is the ResponseWriter handed to the transport's Accept. The

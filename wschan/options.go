@@ -217,37 +217,27 @@ func withDefaults(options []*Options) *Options {
 	if o.Logger == nil {
 		o.Logger = log.New(os.Stdout, defaultLogPrefix, 0)
 	}
-	if o.LogLevel == 0 {
-		o.LogLevel = defaultLogLevel
-	}
-	if o.WriteWait == 0 {
-		o.WriteWait = defaultWriteWait
-	}
-	if o.PongWait == 0 {
-		o.PongWait = defaultPongWait
-	}
-	if o.PingPeriod == 0 {
-		o.PingPeriod = defaultPingPeriod
-	}
-	if o.MaxMessageSize == 0 {
-		o.MaxMessageSize = defaultMaxMessageSize
-	}
-	if o.SendChannelBuffer == 0 {
-		o.SendChannelBuffer = defaultSendChannelBuffer
-	}
-	if o.RecvChannelBuffer == 0 {
-		o.RecvChannelBuffer = defaultRecvChannelBuffer
-	}
-	if o.AllowedOrigin == "" {
-		o.AllowedOrigin = defaultAllowedOrigin
-	}
+	orDefault(&o.LogLevel, defaultLogLevel)
+	orDefault(&o.WriteWait, defaultWriteWait)
+	orDefault(&o.PongWait, defaultPongWait)
+	orDefault(&o.PingPeriod, defaultPingPeriod)
+	orDefault(&o.MaxMessageSize, defaultMaxMessageSize)
+	orDefault(&o.SendChannelBuffer, defaultSendChannelBuffer)
+	orDefault(&o.RecvChannelBuffer, defaultRecvChannelBuffer)
+	orDefault(&o.AllowedOrigin, defaultAllowedOrigin)
+	orDefault(&o.ParkAfter, defaultParkAfter)
 	if o.JSONCodec == nil {
 		o.JSONCodec = FastJSON{}
 	}
-	if o.ParkAfter == 0 {
-		o.ParkAfter = defaultParkAfter
-	}
 	return &o
+}
+
+// orDefault sets *field to def when it is zero.
+func orDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
 }
 
 // closeWait is how long the close handshake may take.
@@ -333,13 +323,5 @@ func (o *Options) compressionMode() websocket.CompressionMode {
 
 // slogLevel maps a level of ours to slog's.
 func slogLevel(level int) slog.Level {
-	switch level {
-	case LogLevelError:
-		return slog.LevelError
-	case LogLevelWarning:
-		return slog.LevelWarn
-	case LogLevelInfo:
-		return slog.LevelInfo
-	}
-	return slog.LevelDebug
+	return [...]slog.Level{slog.LevelError, slog.LevelWarn, slog.LevelInfo, slog.LevelDebug}[min(max(level, 0), LogLevelDebug)]
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-macaron/sockets/wschan/internal/park"
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // idleClients opens n WebSocket connections to srv with raw TCP clients

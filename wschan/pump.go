@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/go-macaron/sockets/wschan/internal/park"
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // errEnded is what a loop returns once it has decided the connection's end.
@@ -72,7 +72,7 @@ type pump struct {
 
 	// Write loop state.
 	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
-	parker    *park.Writers  // where an idle write loop parks
+	parker    *park.Waiters  // where an idle write loop parks
 	parkAfter time.Duration  // how long the write loop stays idle before it parks
 	active    time.Duration  // since born: the write loop's last event other than its timer
 	timerAt   time.Duration  // since born: when the timer fires
@@ -304,13 +304,13 @@ func (p *pump) writeRun(e event) {
 
 // The pump is what the parkers see of a connection (park.Conn).
 
-// WriteCases appends what the write loop waits on.
-func (p *pump) WriteCases(dst []reflect.SelectCase) []reflect.SelectCase {
+// Cases appends what the write loop waits on.
+func (p *pump) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
 	return p.box.appendCases(dst, &p.ev)
 }
 
-// WriteWoke resumes the parked write loop with what woke it.
-func (p *pump) WriteWoke(chosen int, v reflect.Value, ok bool) {
+// Woke resumes the parked write loop with what woke it.
+func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
 	go p.writeRun(p.box.woke(chosen, v, ok, &p.ev))
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/go-macaron/sockets/wschan/internal/park"
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // Conn is one WebSocket connection as the net/http front hands it to a
@@ -82,7 +82,7 @@ type endpoint struct {
 	opts      *Options
 	origins   *originPolicy
 	bufs      sync.Pool    // message buffers, reused across connections
-	parker    park.Writers // the idle connections' write loops
+	parker    park.Waiters // the idle connections' write loops
 	rparker   park.Readers // their read loops
 	parkAfter time.Duration
 }

@@ -142,8 +142,7 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 		if attempt == 0 {
 			// Once per outage; the subscription's return says how many
 			// tries it took.
-			b.opts.logEvent(slog.LevelWarn, "Subscription lost: resubscribing until Redis answers",
-				fmt.Sprintf("subscription lost: %v; resubscribing until Redis answers", err), slog.String("error", err.Error()))
+			b.opts.logEvent(slog.LevelWarn, "Subscription lost: resubscribing until Redis answers", slog.String("error", err.Error()))
 		}
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
@@ -176,8 +175,7 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			switch m.Kind {
 			case "subscribe", "ssubscribe":
 				if *attempt > 0 {
-					b.opts.logEvent(slog.LevelInfo, "Subscription restored",
-						fmt.Sprintf("subscription restored after %d retries", *attempt), slog.Int("retries", *attempt))
+					b.opts.logEvent(slog.LevelInfo, "Subscription restored", slog.Int("retries", *attempt))
 				}
 				*attempt = 0
 				if b.opts.OnSubscribe != nil {
@@ -247,8 +245,7 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 			continue
 		}
 		if attempt > 0 {
-			b.opts.logEvent(slog.LevelInfo, "Reading streams again",
-				fmt.Sprintf("reading streams again, after %d retries", attempt), slog.Int("retries", attempt))
+			b.opts.logEvent(slog.LevelInfo, "Reading streams again", slog.Int("retries", attempt))
 			attempt = 0
 		}
 		if err != nil {
@@ -341,8 +338,7 @@ func redisTime(res []any) (time.Time, error) {
 // logged with its count) and waits before the next try.
 func (g *group) failed(ctx context.Context, attempt int, err error) int {
 	if attempt == 0 {
-		g.b.opts.logEvent(slog.LevelWarn, "Reading streams failed: retrying until Redis answers",
-			fmt.Sprintf("reading streams: %v; retrying until Redis answers", err), slog.String("error", err.Error()))
+		g.b.opts.logEvent(slog.LevelWarn, "Reading streams failed: retrying until Redis answers", slog.String("error", err.Error()))
 	}
 	g.b.reload(ctx)
 	sleep(ctx, backoff(attempt))

@@ -350,16 +350,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 var errUnsubscribed = errors.New("redis ended a wanted subscription (slot moved?)")
 
 // logEvent writes one event: to Slog as a record whose message is msg, a
-// constant, with attrs; otherwise to Logger as text, prefixed with the
-// level in the sockets package's words ([Warning], [Info]).
-func (o *Options) logEvent(level slog.Level, msg, text string, attrs ...slog.Attr) {
+// constant, with attrs; otherwise to Logger as one line, the level in the
+// sockets package's words ([Warning], [Info]), the message, then each
+// attribute as key=value.
+func (o *Options) logEvent(level slog.Level, msg string, attrs ...slog.Attr) {
 	if o.Slog != nil {
 		o.Slog.LogAttrs(context.Background(), level, msg, attrs...)
 		return
 	}
-	word := "Info"
+	word := "[Info]"
 	if level >= slog.LevelWarn {
-		word = "Warning"
+		word = "[Warning]"
 	}
-	o.Logger.Printf("[%s] %s", word, text)
+	for _, a := range attrs {
+		msg += " " + a.String()
+	}
+	o.Logger.Print(word + " " + msg)
 }

@@ -10,17 +10,8 @@ package front
 import (
 	"net/http"
 	"reflect"
-)
 
-// Kind is which channels a connection gets: Text and Binary carry strings
-// and byte slices; JSON carries pointers to values of a struct type.
-type Kind int
-
-// The kinds the Macaron constructors bind.
-const (
-	Text Kind = iota
-	Binary
-	JSON
+	"github.com/go-macaron/sockets/internal/kind"
 )
 
 // Channels are one upgraded connection's channels, made by the core.
@@ -39,7 +30,7 @@ type Endpoint interface {
 	// kind k (elem is the struct type V for JSON), hands them to bind,
 	// runs next in this goroutine, and returns once the connection has
 	// ended, as wschan.Handler does.
-	Serve(w http.ResponseWriter, r *http.Request, k Kind, elem reflect.Type, bind func(Channels), next func())
+	Serve(w http.ResponseWriter, r *http.Request, k kind.Kind, elem reflect.Type, bind func(Channels), next func())
 }
 
 // New returns the endpoint for options (a []*wschan.Options, of which

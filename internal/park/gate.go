@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-macaron/sockets/wschan/internal/frames"
+	"github.com/go-macaron/sockets/internal/frames"
 )
 
 // An idle connection's read loop does not keep a goroutine either. The
