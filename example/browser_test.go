@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -11,11 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/go-macaron/sockets/hub"
@@ -269,12 +272,16 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 func text(id string) string { return `document.getElementById("` + id + `").textContent` }
 
 // TestBrowserChat drives the chat page in headless Chromium tabs (one
-// browser each), on a desktop and on a phone-sized viewport: two users in
-// room A, one in room B, and each promise of the page: labels, no
-// horizontal overflow, long words wrapped, the member list, one status
-// line for one's own join, names taken once per room, close reasons in
-// words, a reconnect after the server restarts, the echo page linked, and
-// no 404 (favicon included). Screenshots are kept as test artifacts.
+// browser each), on a desktop and on a phone-sized viewport, on both
+// fronts: two users in room A, one in room B, a late joiner, and each
+// promise of the page: the join form out of the way once joined, a layout
+// that uses the viewport (the log fills the height; on a phone the member
+// list folds above the log, never between it and the input), labels, no
+// horizontal overflow, long words wrapped, timestamps, one's own messages
+// set apart, the room's last messages for a late joiner, leaving, names
+// taken once per room, close reasons in words, a reconnect after the
+// server restarts (marked in the log), the echo console linked, and no
+// 404 (favicon included). Screenshots are kept as test artifacts.
 func TestBrowserChat(t *testing.T) {
 	artifacts := artifactDir(t)
 	for _, front := range fronts {
@@ -282,6 +289,61 @@ func TestBrowserChat(t *testing.T) {
 			t.Run(front+"/"+v.name, func(t *testing.T) { browserChat(t, front, v, artifacts) })
 		}
 	}
+}
+
+// checkLayout checks what every view of the chat promises on v.
+func checkLayout(t *testing.T, ctx context.Context, v viewport) {
+	t.Helper()
+	if !evalBool(t, ctx, "no horizontal overflow", `document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Errorf("the page is wider than the %s viewport", v.name)
+	}
+	for _, id := range []string{"send", "leave", "text"} {
+		if !evalBool(t, ctx, id+" visible", visible(id)) {
+			t.Errorf("#%s is hidden or cut off on the %s viewport", id, v.name)
+		}
+	}
+	if !evalBool(t, ctx, "the join form is out of the way", `document.getElementById("join").offsetParent === null`) {
+		t.Error("the join form still shows once joined")
+	}
+	box := func(id string) string { return `document.getElementById("` + id + `").getBoundingClientRect()` }
+	// The log takes the height the window has; the input sits right
+	// under it.
+	if !evalBool(t, ctx, "the log fills the height", `(() => { const l = `+box("log")+`, s = `+box("say")+`;
+		return l.height >= 0.4 * window.innerHeight && s.top >= l.bottom - 1 && s.top - l.bottom < 24 &&
+			s.bottom <= window.innerHeight + 1; })()`) {
+		t.Errorf("on the %s viewport the log does not fill the window above the input", v.name)
+	}
+	if v.mobile {
+		if !evalBool(t, ctx, "members above the log", `(() => { const m = `+box("membersBox")+`, l = `+box("log")+`;
+			return m.bottom <= l.top + 1 && !document.getElementById("membersBox").open; })()`) {
+			t.Error("on a phone the member list is not folded above the log")
+		}
+	} else if !evalBool(t, ctx, "members beside the log", `(() => { const m = `+box("membersBox")+`, l = `+box("log")+`;
+		return m.left >= l.right - 1 && m.width > 0; })()`) {
+		t.Error("on a desktop the member list is not beside the log")
+	}
+}
+
+// visible is the JavaScript for: the element is shown, inside the viewport.
+func visible(id string) string {
+	return `(() => { const e = document.getElementById("` + id + `"); if (!e || e.offsetParent === null) return false;
+		const r = e.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth &&
+		r.top >= 0 && r.bottom <= window.innerHeight; })()`
+}
+
+// lastLine is the JavaScript for the class and text of the log's last line
+// whose text contains s, as "class|text".
+func lastLine(s string) string {
+	return `(() => { const ps = [...document.querySelectorAll("#log p")].filter(p => p.textContent.includes(` + quoteJS(s) + `));
+		const p = ps[ps.length - 1]; return p ? p.className + "|" + p.textContent : ""; })()`
+}
+
+// evalString evaluates a JavaScript expression that yields a string.
+func evalString(t *testing.T, ctx context.Context, what, js string) string {
+	t.Helper()
+	var s string
+	drive(t, ctx, what, chromedp.Evaluate(js, &s))
+	return s
 }
 
 func browserChat(t *testing.T, front string, v viewport, artifacts string) {
@@ -296,26 +358,25 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 	a1, _ := tab()
 	a2, closeA2 := tab()
 	b1, _ := tab()
-	joinRoom(t, a1, srv.url(), "A", "ann")
 
-	// Layout and accessibility.
+	// Before joining: the form, labelled, in view.
+	drive(t, a1, "open the page", chromedp.Navigate(srv.url()))
 	if !evalBool(t, a1, "viewport meta", `!!document.querySelector('meta[name=viewport]')`) {
 		t.Error("no viewport meta")
 	}
 	if !evalBool(t, a1, "labels", `[...document.querySelectorAll("input")].every(i => i.labels && i.labels.length > 0)`) {
 		t.Error("an input has no label")
 	}
-	if !evalBool(t, a1, "no horizontal overflow", `document.documentElement.scrollWidth <= window.innerWidth`) {
-		t.Errorf("the page is wider than the %s viewport", v.name)
-	}
-	for _, id := range []string{"joinButton", "send", "members"} {
-		if !evalBool(t, a1, id+" visible", `(() => { const r = document.getElementById("`+id+`").getBoundingClientRect();
-			return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth; })()`) {
-			t.Errorf("#%s is cut off on the %s viewport", id, v.name)
-		}
+	if !evalBool(t, a1, "join button visible", visible("joinButton")) {
+		t.Errorf("#joinButton is cut off on the %s viewport", v.name)
 	}
 	if !evalBool(t, a1, "echo link", `!!document.querySelector('a[href="/echo"]')`) {
-		t.Error("the echo page is not linked")
+		t.Error("the echo console is not linked")
+	}
+	joinRoom(t, a1, srv.url(), "A", "ann")
+	checkLayout(t, a1, v)
+	if s := evalString(t, a1, "where", text("where")); !strings.Contains(s, "Room A as ann") {
+		t.Errorf("the header says %q, want the room and the name", s)
 	}
 
 	// The page offers the chat's subprotocol and the server selected it.
@@ -337,9 +398,25 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 	waitLog(t, a1, "bob joined")
 	waitFor(t, a1, "bob in ann's member list", text("members")+` === "annbob"`)
 	waitFor(t, a2, "ann in bob's member list", text("members")+` === "annbob"`)
+	if s := evalString(t, a1, "member count", text("count")); s != "2" {
+		t.Errorf("the member count says %q, want 2", s)
+	}
 
+	// Timestamps, and one's own messages set apart.
 	say(t, a1, "hello from ann")
 	waitLog(t, a2, "ann: hello from ann")
+	waitLog(t, a1, "ann: hello from ann")
+	stamp := regexp.MustCompile(`^msg( mine)?\|\d{1,2}\D\d{2}.*ann: hello from ann$`)
+	if s := evalString(t, a1, "ann's line at ann", lastLine("hello from ann")); !stamp.MatchString(s) || !strings.HasPrefix(s, "msg mine|") {
+		t.Errorf("ann sees her own message as %q, want it timestamped and marked as hers", s)
+	}
+	if s := evalString(t, a2, "ann's line at bob", lastLine("hello from ann")); !stamp.MatchString(s) || strings.Contains(s, "mine") {
+		t.Errorf("bob sees ann's message as %q, want it timestamped and not marked as his", s)
+	}
+	if !evalBool(t, a2, "times are machine-readable", `[...document.querySelectorAll("#log p.msg, #log p.event")].every(p => {
+		const t = p.querySelector("time"); return t && !isNaN(Date.parse(t.dateTime)); })`) {
+		t.Error("a line of the log has no time with a datetime")
+	}
 
 	markup := `<b>bold</b><img src=x onerror="document.title='pwned'">`
 	say(t, a1, markup)
@@ -359,9 +436,27 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 		t.Error("a long word overflows the log")
 	}
 
-	closeA2() // closing the tab (and its browser) closes its WebSocket
+	// A late joiner sees what was said before it came, once.
+	late, closeLate := tab()
+	joinRoom(t, late, srv.url(), "A", "dan")
+	waitLog(t, late, "ann: hello from ann")
+	waitLog(t, late, "Earlier messages above")
+	if s := evalString(t, late, "history line", lastLine("hello from ann")); !strings.HasPrefix(s, "msg old|") {
+		t.Errorf("the late joiner sees the earlier message as %q, want it marked as earlier", s)
+	}
+	if n := strings.Count(logText(t, late), "hello from ann"); n != 1 {
+		t.Errorf("the late joiner sees the earlier message %d times", n)
+	}
+	screenshot(t, late, artifacts, "chat-late-joiner-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+	closeLate()
+	waitLog(t, a1, "dan left")
+
+	// Leaving: the others hear of it, the form comes back.
+	drive(t, a2, "bob leaves", chromedp.Click("#leave", chromedp.ByID))
 	waitLog(t, a1, "bob left")
 	waitFor(t, a1, "bob gone from the member list", text("members")+` === "ann"`)
+	waitFor(t, a2, "the form is back", `document.getElementById("join").offsetParent !== null && `+text("status")+` === "You left room A."`)
+	closeA2()
 
 	// Room B heard nothing of room A.
 	say(t, b1, "anyone in B?")
@@ -375,20 +470,28 @@ func browserChat(t *testing.T, front string, v viewport, artifacts string) {
 	drive(t, dup, "a second ann joins A", chromedp.Navigate(srv.url()),
 		chromedp.SetValue("#room", "A", chromedp.ByID), chromedp.SetValue("#name", "ann", chromedp.ByID),
 		chromedp.Click("#joinButton", chromedp.ByID))
-	waitFor(t, dup, "the name is refused", text("status")+`.includes("name is already taken")`)
+	waitFor(t, dup, "the name is refused", text("status")+` === "That name is already taken in this room."`+
+		` && document.getElementById("join").offsetParent !== null`)
 
 	// A message over MaxMessageSize: the close reason in words.
 	drive(t, b1, "send 70 KB", chromedp.Evaluate(`ws.send(JSON.stringify({text: "x".repeat(70000)})); true`, nil))
-	waitFor(t, b1, "the close is explained", text("status")+`.includes("message too large")`)
+	waitFor(t, b1, "the close is explained", text("status")+`.startsWith("Message too large")`)
 
 	screenshot(t, a1, artifacts, "chat-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 
-	// The server restarts: the page reconnects by itself.
+	// The server restarts: the page reconnects by itself, and says so in
+	// the log.
 	srv.stop()
 	waitFor(t, a1, "the close is announced, with a reconnect", text("status")+`.includes("reconnecting in")`)
+	waitLog(t, a1, "Connection lost")
 	srv.start()
 	waitFor(t, a1, "ann is back in room A", text("status")+`.startsWith("In room A as ann")`)
+	waitLog(t, a1, "Reconnected")
 	waitFor(t, a1, "the member list is back", text("members")+` === "ann"`)
+	if n := strings.Count(logText(t, a1), "hello from ann"); n != 1 {
+		t.Errorf("after the reconnect ann sees her message %d times", n)
+	}
+	screenshot(t, a1, artifacts, "chat-reconnected-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 
 	if n := srv.missing.Load(); n != 0 {
 		t.Errorf("%d responses were 404 (a favicon?)", n)
@@ -425,14 +528,20 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 
 // TestBrowserEcho: text and binary frames from the browser's own WebSocket
 // client round-trip byte for byte through Messages() and
-// ByteSliceMessages(), non-ASCII text and 60 KiB messages included.
+// ByteSliceMessages(), non-ASCII text and 60 KiB messages included; and
+// the echo console, on both viewports, in the light and the dark scheme:
+// each frame sent shows how it came back and its round trip, and a close
+// shows its code and reason in words.
 func TestBrowserEcho(t *testing.T) {
+	artifacts := artifactDir(t)
 	for _, front := range fronts {
-		t.Run(front, func(t *testing.T) { browserEcho(t, front) })
+		for _, v := range viewports {
+			t.Run(front+"/"+v.name, func(t *testing.T) { browserEcho(t, front, v, artifacts) })
+		}
 	}
 }
 
-func browserEcho(t *testing.T, front string) {
+func browserEcho(t *testing.T, front string, v viewport, artifacts string) {
 	ctx, _ := browser(t)
 	quiet := log.New(io.Discard, "", 0)
 	rooms := hub.New[*Message](hub.Options{Logger: quiet})
@@ -446,7 +555,7 @@ func browserEcho(t *testing.T, front string) {
 		Frame string
 		Bytes int
 	}
-	drive(t, ctx, "echo round trips", chromedp.Navigate(srv.URL+"/echo"),
+	drive(t, ctx, "echo round trips", v.emulate(), chromedp.Navigate(srv.URL+"/echo"),
 		chromedp.Evaluate(`runEcho()`, &results, awaitPromise))
 	if len(results) != 4 {
 		t.Fatalf("results %+v", results)
@@ -460,4 +569,43 @@ func browserEcho(t *testing.T, front string) {
 	if results[1].Bytes < 60<<10-16 || results[3].Bytes != 60<<10 {
 		t.Fatalf("the large messages were not 60 KiB: %+v", results)
 	}
+
+	// The console: a text frame to Messages(), a binary one to
+	// ByteSliceMessages(), each shown with its round trip.
+	row := func(n int) string {
+		return `(() => { const r = document.querySelectorAll("#frames tr"); const tr = r[r.length - ` + fmt.Sprint(n) + `];
+			return tr ? tr.className + "|" + [...tr.cells].map(c => c.textContent).join("|") : ""; })()`
+	}
+	drive(t, ctx, "connect to /echo/text", chromedp.Click("#open", chromedp.ByID), chromedp.WaitEnabled("#sendText", chromedp.ByID),
+		chromedp.SetValue("#data", "héllo ✓", chromedp.ByID), chromedp.Click("#sendText", chromedp.ByID))
+	waitFor(t, ctx, "the text frame came back", row(1)+`.startsWith("good|")`)
+	if s := evalString(t, ctx, "text row", row(1)); !regexp.MustCompile(`^good\|1\|text\|text, identical\|10\|\d+\.\d ms`).MatchString(s) {
+		t.Errorf("the text frame's row is %q", s)
+	}
+	drive(t, ctx, "connect to /echo/bytes", chromedp.SetValue("#endpoint", "/echo/bytes", chromedp.ByID),
+		chromedp.Click("#open", chromedp.ByID), chromedp.WaitEnabled("#sendBinary", chromedp.ByID))
+	waitFor(t, ctx, "connected to /echo/bytes", text("state")+` === "Connected to /echo/bytes."`)
+	drive(t, ctx, "send binary", chromedp.Click("#sendBinary", chromedp.ByID))
+	waitFor(t, ctx, "the binary frame came back", `document.querySelectorAll("#frames tr").length === 2 && `+
+		`document.querySelector("#frames tr").className === "good"`)
+	if s := evalString(t, ctx, "binary row", `[...document.querySelector("#frames tr").cells].map(c => c.textContent).join("|")`); !strings.HasPrefix(s, "2|binary|binary, identical|10|") {
+		t.Errorf("the binary frame's row is %q", s)
+	}
+	if !evalBool(t, ctx, "no horizontal overflow", `document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Errorf("the console is wider than the %s viewport", v.name)
+	}
+	drive(t, ctx, "close with 4000", chromedp.SetValue("#code", "4000", chromedp.ByID),
+		chromedp.SetValue("#reason", "done", chromedp.ByID), chromedp.Click("#closeButton", chromedp.ByID))
+	waitFor(t, ctx, "the close in words", text("state")+` === "Closed: 4000 (application's own code) with the reason “done”."`)
+	screenshot(t, ctx, artifacts, "echo-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+
+	// The dark scheme: a dark background behind light text.
+	drive(t, ctx, "prefer dark", emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{
+		{Name: "prefers-color-scheme", Value: "dark"}}))
+	luminance := `(c => { const [r, g, b] = c.match(/\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; })`
+	if !evalBool(t, ctx, "dark", luminance+`(getComputedStyle(document.body).backgroundColor) < 0.2 && `+
+		luminance+`(getComputedStyle(document.body).color) > 0.8`) {
+		t.Error("the console has no dark scheme")
+	}
+	screenshot(t, ctx, artifacts, "echo-dark-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-macaron/sockets/hub"
@@ -25,13 +26,24 @@ var favicon []byte
 
 // Message is what the page and the server exchange, as JSON.
 type Message struct {
-	// Type is "join", "leave", "message" or "members".
+	// Type is "join", "leave", "message", "members", "history" or
+	// "servers".
 	Type string `json:"typ"`
 	From string `json:"from"`
 	Text string `json:"text"`
+	// At is when the server relayed a message, join or leave, in Unix
+	// milliseconds: every member sees the same time.
+	At int64 `json:"at,omitempty"`
 	// Members lists the room's members, in a "members" message: what a
 	// member is sent when it joins.
 	Members []string `json:"members,omitempty"`
+	// History is the room's last messages, in a "history" message, sent
+	// after "members" to a member that joins.
+	History []Message `json:"history,omitempty"`
+	// Up says, in a "servers" message, whether the other servers of the
+	// room are reachable (through Redis); a member is sent one when it
+	// joins while they are not, and one at each change.
+	Up bool `json:"up,omitempty"`
 }
 
 // CloseNameTaken is the close code for a name already used in the room.
@@ -45,23 +57,26 @@ const Subprotocol = "chat.v1"
 // span every server sharing that Redis. Both fronts (Macaron and plain
 // net/http) hand it the same channels.
 type chat struct {
-	hub *hub.Hub[*Message]
-	log *log.Logger
-	mu  sync.Mutex // makes checking a name and joining with it one step
+	hub     *hub.Hub[*Message]
+	log     *log.Logger
+	history history
+	mu      sync.Mutex  // makes checking a name and joining with it one step
+	apart   atomic.Bool // the other servers are unreachable
 }
 
 // app is the example's HTTP handler, on either front. It counts the
 // WebSockets it serves, so that a shutdown can wait for them.
 type app struct {
 	http.Handler
+	chat  *chat
 	conns sync.WaitGroup
 }
 
 // newApp returns the example's app on the front named front ("macaron" or
 // "net/http"). Cancelling ctx closes every WebSocket with 1001.
-func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], front string) (*app, error) {
-	c := &chat{hub: rooms, log: logger}
-	a := &app{}
+func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], hist history, front string) (*app, error) {
+	c := &chat{hub: rooms, log: logger, history: hist}
+	a := &app{chat: c}
 	m := &wschan.Metrics{}
 	o := &wschan.Options{Context: ctx, Logger: logger, Trace: m.Trace()}
 	chatOpts := *o
@@ -147,21 +162,44 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	// never both nor neither. (A new connection's sender is empty: the list
 	// does not wait.)
 	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
-	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name}, me)
+	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name, At: now()}, me)
 	ch.mu.Unlock()
+	// What was said before, and whether the room is split; the member's
+	// sender holds them behind the list, in order with what follows.
+	if old := ch.history.last(c.Request.Context(), room); len(old) > 0 {
+		c.Sender <- &Message{Type: "history", History: old}
+	}
+	if ch.apart.Load() {
+		c.Sender <- &Message{Type: "servers", Up: false}
+	}
 	for {
 		select {
 		case msg := <-c.Receiver:
-			msg.Type, msg.From, msg.Members = "message", name, nil
+			msg.Type, msg.From, msg.At, msg.Members, msg.History = "message", name, now(), nil, nil
+			ch.history.add(c.Request.Context(), room, *msg)
 			ch.hub.Broadcast(room, msg)
 		case <-c.Done:
 			if err := <-c.Error; err != nil {
 				ch.log.Printf("%s left room %s: %v", name, room, err)
 			}
 			me.Leave()
-			ch.hub.Broadcast(room, &Message{Type: "leave", From: name})
+			ch.hub.Broadcast(room, &Message{Type: "leave", From: name, At: now()})
 			return
 		}
+	}
+}
+
+// now is the time a message carries.
+func now() int64 { return time.Now().UnixMilli() }
+
+// setServersUp records whether the other servers are reachable and, on a
+// change, tells every member of this server's rooms.
+func (ch *chat) setServersUp(up bool) {
+	if ch.apart.Swap(!up) == !up {
+		return
+	}
+	for _, room := range ch.hub.Rooms() {
+		ch.hub.Broadcast(room, &Message{Type: "servers", Up: up, At: now()})
 	}
 }
 

@@ -43,6 +43,21 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 	if err := c.ReadJSON(&got); err != nil {
 		t.Fatalf("waiting for %+v: %v", want, err)
 	}
+	// Messages, joins and leaves carry the server's time; the rest none.
+	stamped := func(m *Message) {
+		timed := m.Type == "message" || m.Type == "join" || m.Type == "leave"
+		if at := time.UnixMilli(m.At); timed != (m.At != 0) || timed && time.Since(at).Abs() > time.Hour {
+			t.Fatalf("%+v: the time %v is wrong for a %q", m, at, m.Type)
+		}
+		m.At = 0
+	}
+	if got.Type != "servers" {
+		stamped(&got)
+	}
+	got.At = 0
+	for i := range got.History {
+		stamped(&got.History[i])
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -51,10 +66,15 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 // fronts are the two fronts the example can run on.
 var fronts = []string{"macaron", "net/http"}
 
-// mustApp is newApp for tests.
+// mustApp is newApp for tests, with the history in memory.
 func mustApp(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], front string) *app {
+	return mustAppWith(t, ctx, rooms, newMemoryHistory(), front)
+}
+
+// mustAppWith is newApp for tests.
+func mustAppWith(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], hist history, front string) *app {
 	t.Helper()
-	a, err := newApp(ctx, log.New(io.Discard, "", 0), rooms, front)
+	a, err := newApp(ctx, log.New(io.Discard, "", 0), rooms, hist, front)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +93,8 @@ func testRooms(t *testing.T, front string) {
 	defer cancel()
 	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
 	defer rooms.Close()
-	srv := httptest.NewServer(mustApp(t, ctx, rooms, front))
+	srvApp := mustApp(t, ctx, rooms, front)
+	srv := httptest.NewServer(srvApp)
 	defer srv.Close()
 
 	// A member that joins gets the room's members; the others hear of it.
@@ -99,6 +120,37 @@ func testRooms(t *testing.T, front string) {
 	}
 	expect(t, a1, Message{Type: "message", From: "ann", Text: html})
 	expect(t, a2, Message{Type: "message", From: "ann", Text: html})
+
+	// A late joiner gets the room's last messages after its members.
+	d1 := join(t, srv, "A", "dan")
+	expect(t, d1, Message{Type: "members", Members: []string{"ann", "bob", "dan"}})
+	expect(t, d1, Message{Type: "history", History: []Message{{Type: "message", From: "ann", Text: html}}})
+	expect(t, a1, Message{Type: "join", From: "dan"})
+	expect(t, a2, Message{Type: "join", From: "dan"})
+
+	// The other servers unreachable: every member hears it, and so does a
+	// member who joins meanwhile; then that they are back.
+	srvApp.chat.setServersUp(false)
+	srvApp.chat.setServersUp(false) // no change, no message
+	for _, c := range []*websocket.Conn{a1, a2, d1, b1} {
+		expect(t, c, Message{Type: "servers", Up: false})
+	}
+	e1 := join(t, srv, "B", "eve")
+	expect(t, e1, Message{Type: "members", Members: []string{"cid", "eve"}})
+	expect(t, e1, Message{Type: "servers", Up: false})
+	expect(t, b1, Message{Type: "join", From: "eve"})
+	srvApp.chat.setServersUp(true)
+	for _, c := range []*websocket.Conn{a1, a2, d1, b1, e1} {
+		expect(t, c, Message{Type: "servers", Up: true})
+	}
+	for _, c := range []*websocket.Conn{d1, e1} {
+		if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(t, a1, Message{Type: "leave", From: "dan"})
+	expect(t, a2, Message{Type: "leave", From: "dan"})
+	expect(t, b1, Message{Type: "leave", From: "eve"})
 
 	if err := a2.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "")); err != nil {
 		t.Fatal(err)

@@ -79,8 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logger := log.New(stdout, "["+ln.Addr().String()+"] ", log.LstdFlags)
 
 	opts := hub.Options{Policy: hub.Disconnect, Logger: logger}
+	var hist history = newMemoryHistory()
+	var rdb *goredis.Client
 	if *redisAddr != "" {
-		rdb, err := connectRedis(ctx, *redisAddr, *redisCheck, logger)
+		rdb, err = connectRedis(ctx, *redisAddr, logger)
 		if err != nil {
 			_ = ln.Close()
 			fmt.Fprintf(stderr, "chat: %v\n", err)
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer rdb.Close()
 		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger})
+		hist = redisHistory{rdb}
 	}
 	rooms := hub.New[*Message](opts)
 	defer rooms.Close()
@@ -97,11 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// closes nor waits for hijacked connections: app.wait does.
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
-	app, err := newApp(sockets, logger, rooms, *front)
+	app, err := newApp(sockets, logger, rooms, hist, *front)
 	if err != nil {
 		_ = ln.Close()
 		fmt.Fprintf(stderr, "chat: %v\n", err)
 		return 2
+	}
+	if rdb != nil {
+		go watchRedis(ctx, rdb, *redisAddr, *redisCheck, logger, app.chat.setServersUp)
 	}
 	srv := newServer(*addr, app)
 	srv.ErrorLog = logger
@@ -170,9 +176,9 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // connectRedis connects to Redis and checks that it answers: a server
 // started with -redis that cannot reach it fails at once rather than
-// serving rooms that other servers never see. It then watches the
-// connection and logs when Redis goes away and comes back.
-func connectRedis(ctx context.Context, addr string, every time.Duration, logger *log.Logger) (*goredis.Client, error) {
+// serving rooms that other servers never see (watchRedis then watches
+// it).
+func connectRedis(ctx context.Context, addr string, logger *log.Logger) (*goredis.Client, error) {
 	goredis.SetLogger(quietRedis{})
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
 	check, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -182,13 +188,13 @@ func connectRedis(ctx context.Context, addr string, every time.Duration, logger 
 		return nil, fmt.Errorf("cannot reach Redis at %s (%v): start redis-server there, or leave out -redis to keep rooms in this process", addr, err)
 	}
 	logger.Printf("rooms shared through Redis at %s", addr)
-	go watchRedis(ctx, rdb, addr, every, logger)
 	return rdb, nil
 }
 
-// watchRedis checks Redis every period and logs each change of its
-// reachability, until ctx is done or the client is closed.
-func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, every time.Duration, logger *log.Logger) {
+// watchRedis checks Redis every period and, at each change of its
+// reachability, logs it and calls changed (the chat tells its members),
+// until ctx is done or the client is closed.
+func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, every time.Duration, logger *log.Logger, changed func(up bool)) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	up := true
@@ -208,6 +214,9 @@ func watchRedis(ctx context.Context, rdb *goredis.Client, addr string, every tim
 			logger.Printf("Redis at %s is unreachable (%v): messages stay on this server until it is back", addr, err)
 		case err == nil && !up:
 			logger.Printf("Redis at %s is back: rooms are shared again", addr)
+		}
+		if up != (err == nil) {
+			changed(err == nil)
 		}
 		up = err == nil
 	}
