@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"net"
@@ -43,6 +44,23 @@ func expect(t *testing.T, c *websocket.Conn, want Message) {
 	if err := c.ReadJSON(&got); err != nil {
 		t.Fatalf("waiting for %+v: %v", want, err)
 	}
+	same(t, got, want)
+}
+
+// expectKit is expect for the test kit's client.
+func expectKit(t *testing.T, c *sockettest.Client, want Message) {
+	t.Helper()
+	m := c.Next()
+	var got Message
+	if err := json.Unmarshal(m.Data, &got); err != nil {
+		t.Fatalf("waiting for %+v: got %v", want, m)
+	}
+	same(t, got, want)
+}
+
+// same compares a message with the one wanted, once its times are checked.
+func same(t *testing.T, got, want Message) {
+	t.Helper()
 	// Messages, joins and leaves carry the server's time; the rest none.
 	stamped := func(m *Message) {
 		timed := m.Type == "message" || m.Type == "join" || m.Type == "leave"
@@ -235,15 +253,15 @@ func TestChatWithTestKit(t *testing.T) {
 			s := kitServer(t, front)
 
 			ann := s.Dial("/sockets/rooms/A/ann")
-			ann.ExpectJSON(Message{Type: "members", Members: []string{"ann"}})
+			expectKit(t, ann, Message{Type: "members", Members: []string{"ann"}})
 			bob := s.Dial("/sockets/rooms/A/bob")
-			bob.ExpectJSON(Message{Type: "members", Members: []string{"ann", "bob"}})
-			ann.ExpectJSON(Message{Type: "join", From: "bob"})
+			expectKit(t, bob, Message{Type: "members", Members: []string{"ann", "bob"}})
+			expectKit(t, ann, Message{Type: "join", From: "bob"})
 			bob.SendJSON(Message{Text: "hi ann"})
-			ann.ExpectJSON(Message{Type: "message", From: "bob", Text: "hi ann"})
-			bob.ExpectJSON(Message{Type: "message", From: "bob", Text: "hi ann"})
+			expectKit(t, ann, Message{Type: "message", From: "bob", Text: "hi ann"})
+			expectKit(t, bob, Message{Type: "message", From: "bob", Text: "hi ann"})
 			bob.Close(1000, "")
-			ann.ExpectJSON(Message{Type: "leave", From: "bob"})
+			expectKit(t, ann, Message{Type: "leave", From: "bob"})
 			if r := bob.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 {
 				t.Errorf("bob's end: %+v", r)
 			}
