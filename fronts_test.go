@@ -216,6 +216,7 @@ func TestFrontsEndings(t *testing.T) {
 					case "panic": // compat 3.6
 						panic("handler bug")
 					case "hold":
+						c.Sender <- "holding"
 						<-c.Done // compat 9.3: what is left stays readable
 						kept <- len(c.Receiver)
 						return
@@ -249,14 +250,20 @@ func TestFrontsEndings(t *testing.T) {
 
 		c = s.Dial("/ws")
 		c.SendText("hold")
+		c.ExpectText("holding") // the handler took "hold": Done is what it waits for now
 		c.SendText("one")
 		c.SendText("two")
 		c.Drop() // compat 9.2
 		if r := c.ServerRecord(); r.By != wschan.EndedByNetwork || r.Cause == nil {
 			t.Errorf("dropped: record %+v", r)
 		}
-		if n := <-kept; n != 2 {
-			t.Errorf("%d messages left in the receiver after done, want 2", n)
+		select {
+		case n := <-kept:
+			if n != 2 {
+				t.Errorf("%d messages left in the receiver after done, want 2", n)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the holding handler never saw done")
 		}
 
 		if f.name == "net/http" {
