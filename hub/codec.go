@@ -29,13 +29,7 @@ func newCodec[T any]() codec[T] {
 
 // appendPayload appends v's payload to dst.
 func (c codec[T]) appendPayload(dst []byte, v T) ([]byte, error) {
-	switch c.kind {
-	case kind.Text:
-		return append(dst, kind.String(v)...), nil
-	case kind.Binary:
-		return append(dst, kind.Bytes(v)...), nil
-	}
-	b, err := wschan.FastJSON{}.AppendEncode(dst, v)
+	b, err := kind.Append(c.kind, dst, v, wschan.FastJSON{}.AppendEncode)
 	if err != nil {
 		return dst, fmt.Errorf("encode %T: %w", v, err)
 	}
@@ -44,19 +38,8 @@ func (c codec[T]) appendPayload(dst []byte, v T) ([]byte, error) {
 
 // payload makes the value of a payload.
 func (c codec[T]) payload(p []byte) (T, error) {
-	var v T
-	switch c.kind {
-	case kind.Text:
-		return kind.FromString[T](string(p)), nil
-	case kind.Binary:
-		return kind.FromBytes[T](bytes.Clone(p)), nil
-	}
-	target := any(&v)
-	if c.elem != nil {
-		v = reflect.New(c.elem).Interface().(T)
-		target = v
-	}
-	if err := (wschan.FastJSON{}).Decode(p, target); err != nil {
+	v, err := kind.Decode[T](c.kind, p, wschan.FastJSON{}.Decode)
+	if err != nil {
 		return v, fmt.Errorf("decode %T: %w", v, err)
 	}
 	return v, nil

@@ -15,7 +15,7 @@ import (
 // string; a string goes out as one text frame.
 type textCodec[T any] struct{}
 
-func (textCodec[T]) fromWire(p []byte) (T, error) { return kind.FromString[T](string(p)), nil }
+func (textCodec[T]) fromWire(p []byte) (T, error) { return kind.Decode[T](kind.Text, p, nil) }
 
 // toWire views the string's bytes without copying. The transport only reads
 // a server's outgoing payload (it masks client frames alone), so the string
@@ -31,9 +31,7 @@ func (textCodec[T]) release() {}
 // non-nil slice; a slice goes out as one binary frame, as it is.
 type bytesCodec[T any] struct{}
 
-func (bytesCodec[T]) fromWire(p []byte) (T, error) {
-	return kind.FromBytes[T](append(make([]byte, 0, len(p)), p...)), nil
-}
+func (bytesCodec[T]) fromWire(p []byte) (T, error) { return kind.Decode[T](kind.Binary, p, nil) }
 
 func (bytesCodec[T]) toWire(v T) (websocket.MessageType, []byte, error) {
 	return websocket.MessageBinary, kind.Bytes(v), nil
@@ -62,15 +60,10 @@ func newJSONCodec[T any](bufs *sync.Pool, codec JSONCodec, prep *preparedFrames)
 }
 
 func (c *jsonCodec[T]) fromWire(p []byte) (T, error) {
-	var v T
-	target := any(&v)
-	if c.elem != nil {
-		v = reflect.New(c.elem).Interface().(T)
-		target = v
-	}
 	// As the original's Decoder: the first value of the message is taken
 	// and anything after it is ignored.
-	if err := c.codec.Decode(p, target); err != nil {
+	v, err := kind.Decode[T](kind.JSON, p, c.codec.Decode)
+	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("decode JSON into %v: %w", c.named(), err)
 	}

@@ -51,3 +51,36 @@ func Bytes[T any](v T) []byte { return *(*[]byte)(unsafe.Pointer(&v)) }
 
 // FromBytes returns b as a T that is a slice of bytes.
 func FromBytes[T any](b []byte) T { return *(*T)(unsafe.Pointer(&b)) }
+
+// Decode makes the T that one message's payload p carries, by T's kind k:
+// for Text a string of p, for Binary a copy of p (never nil, even when p is
+// empty), for JSON what decode makes of p in a new T (for a pointer T, in a
+// new value of its element type, so that "null" gives a pointer to the zero
+// value, as JSON(T{}) decoded into a new *T).
+func Decode[T any](k Kind, p []byte, decode func([]byte, any) error) (T, error) {
+	switch k {
+	case Text:
+		return FromString[T](string(p)), nil
+	case Binary:
+		return FromBytes[T](append(make([]byte, 0, len(p)), p...)), nil
+	}
+	var v T
+	target := any(&v)
+	if t := reflect.TypeFor[T](); t.Kind() == reflect.Pointer {
+		v = reflect.New(t.Elem()).Interface().(T)
+		target = v
+	}
+	return v, decode(p, target)
+}
+
+// Append appends the payload of v to dst, by T's kind k: a Text or Binary
+// value's bytes as they are, or for JSON what encode appends.
+func Append[T any](k Kind, dst []byte, v T, encode func([]byte, any) ([]byte, error)) ([]byte, error) {
+	switch k {
+	case Text:
+		return append(dst, String(v)...), nil
+	case Binary:
+		return append(dst, Bytes(v)...), nil
+	}
+	return encode(dst, v)
+}
