@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -26,19 +27,29 @@ const (
 // LogLevelStrings names each log level; the name appears in every log line.
 var LogLevelStrings = []string{"Error", "Warning", "Info", "Debug"}
 
-// Defaults, used for every Options field left at its zero value.
-const (
-	defaultLogLevel          = LogLevelInfo
-	defaultWriteWait         = 60 * time.Second
-	defaultPongWait          = 60 * time.Second
-	defaultPingPeriod        = 48 * time.Second
-	defaultMaxMessageSize    = 65536
-	defaultSendChannelBuffer = 10
-	defaultRecvChannelBuffer = 10
-	defaultParkAfter         = time.Second
-	defaultAllowedOrigin     = "https?://{{host}}$"
-	defaultLogPrefix         = "[sockets] "
+// defaultAllowedOrigin is AllowedOrigin's default, which the origin policy
+// matches whole.
+const defaultAllowedOrigin = "https?://{{host}}$"
 
+// defaults returns the value every Options field left at its zero value
+// takes: a field without one here has none.
+func defaults() Options {
+	return Options{
+		Logger:            log.New(os.Stdout, "[sockets] ", 0),
+		LogLevel:          LogLevelInfo,
+		WriteWait:         60 * time.Second,
+		PongWait:          60 * time.Second,
+		PingPeriod:        48 * time.Second,
+		MaxMessageSize:    65536,
+		SendChannelBuffer: 10,
+		RecvChannelBuffer: 10,
+		AllowedOrigin:     defaultAllowedOrigin,
+		JSONCodec:         FastJSON{},
+		ParkAfter:         time.Second,
+	}
+}
+
+const (
 	// maxCloseWait bounds the close handshake: how long the middleware waits
 	// for the peer's close frame after sending its own.
 	maxCloseWait = 5 * time.Second
@@ -214,30 +225,13 @@ func withDefaults(options []*Options) *Options {
 		panic(fmt.Sprintf("sockets: negative channel buffer (SendChannelBuffer %d, RecvChannelBuffer %d)",
 			o.SendChannelBuffer, o.RecvChannelBuffer))
 	}
-	if o.Logger == nil {
-		o.Logger = log.New(os.Stdout, defaultLogPrefix, 0)
-	}
-	orDefault(&o.LogLevel, defaultLogLevel)
-	orDefault(&o.WriteWait, defaultWriteWait)
-	orDefault(&o.PongWait, defaultPongWait)
-	orDefault(&o.PingPeriod, defaultPingPeriod)
-	orDefault(&o.MaxMessageSize, defaultMaxMessageSize)
-	orDefault(&o.SendChannelBuffer, defaultSendChannelBuffer)
-	orDefault(&o.RecvChannelBuffer, defaultRecvChannelBuffer)
-	orDefault(&o.AllowedOrigin, defaultAllowedOrigin)
-	orDefault(&o.ParkAfter, defaultParkAfter)
-	if o.JSONCodec == nil {
-		o.JSONCodec = FastJSON{}
+	set, def := reflect.ValueOf(&o).Elem(), reflect.ValueOf(defaults())
+	for i := range set.NumField() {
+		if f := set.Field(i); f.IsZero() {
+			f.Set(def.Field(i))
+		}
 	}
 	return &o
-}
-
-// orDefault sets *field to def when it is zero.
-func orDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
 }
 
 // closeWait is how long the close handshake may take.
