@@ -47,7 +47,7 @@ func echoCountingParks(parks chan<- int64, started chan<- *Connection) func(<-ch
 	}
 }
 
-// TestReadParkStress runs the read loop's parking (readgate.go) against a
+// TestReadParkStress runs the read loop's parking (internal/park) against a
 // raw-frame client that splits its frames at random bytes and pauses
 // between the pieces, so that the park deadline passes mid-header,
 // mid-payload, between the fragments of a message, after a ping inside a

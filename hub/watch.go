@@ -10,10 +10,12 @@ const watchGroup = 64
 // channel, which makes it leave.
 type doneWatch[T any] struct{ m *Member[T] }
 
+// Cases implements park.Waiter: the member's done channel.
 func (w doneWatch[T]) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
 	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.m.done)})
 }
 
+// Woke implements park.Waiter: done fired, the member leaves.
 func (w doneWatch[T]) Woke(int, reflect.Value, bool) { w.m.Leave() }
 
 // watch has a watcher wait on m's done channel.

@@ -19,6 +19,7 @@ func init() {
 
 type macaronEndpoint struct{ *endpoint }
 
+// Serve implements front.Endpoint.
 func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Kind, elem reflect.Type,
 	bind func(front.Channels), next func()) {
 	p := e.upgrade(w, r)

@@ -88,7 +88,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const maxBatch = 64 << 10
 
 // writeConn is the hijacked connection as the transport reads it (through
-// the read gate, readgate.go), writes to it and closes it. It bounds every
+// the read gate, internal/park), writes to it and closes it. It bounds every
 // write to the socket by writeWait, whichever goroutine writes (messages,
 // pings, pongs, close frames): setting a deadline does not allocate, unlike
 // the cancellable context the transport would otherwise need per write. Between beginBatch and endBatch it also
