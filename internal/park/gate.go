@@ -56,7 +56,6 @@ type Gate struct {
 	// Readers' registration, under its lock.
 	inSet  uint64 // the number of Readers' epoll set the socket is in (0: none)
 	readID uint64 // its registration id
-	conn   Conn   // the connection whose read loop is parked
 }
 
 // Init enables parking for c, when reads can park on this system and c's

@@ -14,11 +14,18 @@ import (
 // zero value is ready to use.
 type Readers struct {
 	mu     sync.Mutex
-	ep     *os.File         // the epoll set; nil while nothing is parked
-	epfd   int              // its descriptor (os.File.Fd would make it blocking)
-	parked map[uint64]*Gate // by registration id
-	next   uint64           // the last registration id
-	sets   uint64           // epoll sets opened so far: the current one's number
+	ep     *os.File              // the epoll set; nil while nothing is parked
+	epfd   int                   // its descriptor (os.File.Fd would make it blocking)
+	parked map[uint64]parkedRead // by registration id
+	next   uint64                // the last registration id
+	sets   uint64                // epoll sets opened so far: the current one's number
+}
+
+// parkedRead is a parked read loop: its connection's gate and the
+// connection, which starts it again.
+type parkedRead struct {
+	gate *Gate
+	conn Conn
 }
 
 // Park registers the socket of g, c's gate, for its next readiness event
@@ -60,8 +67,7 @@ func (rp *Readers) Park(c Conn, g *Gate) (bool, error) {
 		return false, fmt.Errorf("epoll_ctl: %w", err)
 	}
 	g.inSet = rp.sets
-	g.conn = c
-	rp.parked[id] = g
+	rp.parked[id] = parkedRead{g, c}
 	g.readID = id
 	return true, nil
 }
@@ -72,7 +78,7 @@ func (rp *Readers) Park(c Conn, g *Gate) (bool, error) {
 func (rp *Readers) Unpark(g *Gate) bool {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if rp.parked[g.readID] != g {
+	if rp.parked[g.readID].gate != g {
 		return false
 	}
 	delete(rp.parked, g.readID)
@@ -99,7 +105,7 @@ func (rp *Readers) start() error {
 	rp.ep, rp.epfd = f, epfd
 	rp.sets++
 	if rp.parked == nil {
-		rp.parked = make(map[uint64]*Gate)
+		rp.parked = make(map[uint64]parkedRead)
 	}
 	go rp.run(rc)
 	return nil
@@ -146,12 +152,12 @@ func (rp *Readers) run(rc syscall.RawConn) {
 func (rp *Readers) wake(id uint64) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if g := rp.parked[id]; g != nil {
+	if p, ok := rp.parked[id]; ok {
 		delete(rp.parked, id)
 		rp.retireIfIdle()
 		// Under the lock: the connection's Unpark, and whatever it does
 		// after it, come after this.
-		g.conn.ReadWoke()
+		p.conn.ReadWoke()
 	}
 }
 
