@@ -91,6 +91,13 @@ func checkLeaks(t *testing.T) {
 // and registers its shutdown; the test's clients close before it.
 func serve(t *testing.T, handlers ...macaron.Handler) *testServer {
 	t.Helper()
+	return serveWrapped(t, nil, handlers...)
+}
+
+// serveWrapped is serve with each accepted connection passed through wrap
+// (when not nil), as a wrapping listener does.
+func serveWrapped(t *testing.T, wrap func(net.Conn) net.Conn, handlers ...macaron.Handler) *testServer {
+	t.Helper()
 	ts := &testServer{t: t, macaron: &logBuffer{}, httpLog: &logBuffer{}, finished: make(chan struct{}, 64)}
 	m := macaron.New()
 	m.Map(log.New(ts.macaron, "[Macaron] ", 0))
@@ -106,6 +113,9 @@ func serve(t *testing.T, handlers ...macaron.Handler) *testServer {
 	m.Use(macaron.Recovery())
 	m.Any("/ws", handlers...)
 	ts.srv = httptest.NewUnstartedServer(m)
+	if wrap != nil {
+		ts.srv.Listener = wrappingListener{ts.srv.Listener, wrap}
+	}
 	ts.srv.Config.ErrorLog = newLogger(ts.httpLog)
 	ts.srv.Start()
 	ts.host = strings.TrimPrefix(ts.srv.URL, "http://")
@@ -314,4 +324,18 @@ func closeFrom(t *testing.T, c *gorilla.Conn, code int, reason string) {
 	if err := c.WriteControl(gorilla.CloseMessage, msg, time.Now().Add(wait)); err != nil {
 		t.Fatalf("write close: %v", err)
 	}
+}
+
+// wrappingListener passes each connection it accepts through wrap.
+type wrappingListener struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrappingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(c), nil
 }

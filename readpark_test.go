@@ -55,15 +55,45 @@ func echoCountingParks(parks chan<- int64, started chan<- *Connection) func(<-ch
 // with the handshake request. With parkAfter at 1ns every idle moment at a
 // message boundary parks the read loop. Each of the runs must echo every
 // message intact and in order, answer every ping, close cleanly with 1000,
-// and must have parked.
+// and must have parked. The write loop, idle from the connection's birth,
+// parks as it starts (a late start). The same runs go behind a listener
+// whose connections embed the socket (as netutil.LimitListener's do) and
+// behind one whose connections return it from NetConn.
 func TestReadParkStress(t *testing.T) {
+	for _, w := range []struct {
+		name string
+		wrap func(net.Conn) net.Conn
+	}{
+		{"plain", nil},
+		{"embedded", func(c net.Conn) net.Conn { return struct{ net.Conn }{c} }},
+		{"NetConn", func(c net.Conn) net.Conn { return &netConnWrapper{c} }},
+	} {
+		t.Run(w.name, func(t *testing.T) { readParkStress(t, w.wrap) })
+	}
+}
+
+// netConnWrapper hides the socket behind its own methods and returns it
+// from NetConn.
+type netConnWrapper struct{ inner net.Conn }
+
+func (c *netConnWrapper) NetConn() net.Conn                  { return c.inner }
+func (c *netConnWrapper) Read(p []byte) (int, error)         { return c.inner.Read(p) }
+func (c *netConnWrapper) Write(p []byte) (int, error)        { return c.inner.Write(p) }
+func (c *netConnWrapper) Close() error                       { return c.inner.Close() }
+func (c *netConnWrapper) LocalAddr() net.Addr                { return c.inner.LocalAddr() }
+func (c *netConnWrapper) RemoteAddr() net.Addr               { return c.inner.RemoteAddr() }
+func (c *netConnWrapper) SetDeadline(t time.Time) error      { return c.inner.SetDeadline(t) }
+func (c *netConnWrapper) SetReadDeadline(t time.Time) error  { return c.inner.SetReadDeadline(t) }
+func (c *netConnWrapper) SetWriteDeadline(t time.Time) error { return c.inner.SetWriteDeadline(t) }
+
+func readParkStress(t *testing.T, wrap func(net.Conn) net.Conn) {
 	checkLeaks(t)
 
 	const runs = 200
 	parks := make(chan int64, runs)
 	started := make(chan *Connection, 1)
 	logs := &logBuffer{}
-	ts := serve(t, Messages(parkAtOnce(testOptions(logs))), echoCountingParks(parks, started))
+	ts := serveWrapped(t, wrap, Messages(parkAtOnce(testOptions(logs))), echoCountingParks(parks, started))
 	var total int64
 	for run := range runs {
 		rng := rand.New(rand.NewPCG(uint64(run), 7))
@@ -139,6 +169,9 @@ func TestReadParkStress(t *testing.T) {
 			t.Fatalf("run %d: close code %d, want 1000", run, code)
 		}
 		_ = c.conn.Close()
+		if st := conn.Stats(); st.WriteParks == 0 {
+			t.Fatalf("run %d: the write loop never parked", run)
+		}
 		select {
 		case n := <-parks:
 			if n == 0 {
