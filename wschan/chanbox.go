@@ -125,3 +125,11 @@ func (b *chanBox[T]) sent() {
 	b.out = zero
 	b.codec.release()
 }
+
+// chans makes a connection's sender and receiver of T, with the capacities
+// its options give, and sets the pump's box to the one that serves them.
+func chans[T any](e *endpoint, p *pump) (send, recv chan T) {
+	send, recv = make(chan T, e.opts.SendChannelBuffer), make(chan T, e.opts.RecvChannelBuffer)
+	p.box = newChanBox(send, recv, &e.bufs, e.opts.JSONCodec, &p.prepared)
+	return send, recv
+}

@@ -29,9 +29,9 @@ func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Ki
 	ch := front.Channels{Connection: p.Connection}
 	switch k {
 	case kind.Text:
-		ch.Send, ch.Recv, p.box = chans[string](e.endpoint, p)
+		ch.Send, ch.Recv = reflected(chans[string](e.endpoint, p))
 	case kind.Binary:
-		ch.Send, ch.Recv, p.box = chans[[]byte](e.endpoint, p)
+		ch.Send, ch.Recv = reflected(chans[[]byte](e.endpoint, p))
 	default:
 		both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
 		ch.Send, ch.Recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
@@ -41,8 +41,7 @@ func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Ki
 	e.run(p, r, next)
 }
 
-// chans makes a connection's channels of T and the box that serves them.
-func chans[T any](e *endpoint, p *pump) (send, recv reflect.Value, b box) {
-	s, rc := make(chan T, e.opts.SendChannelBuffer), make(chan T, e.opts.RecvChannelBuffer)
-	return reflect.ValueOf(s), reflect.ValueOf(rc), newChanBox(s, rc, &e.bufs, e.opts.JSONCodec, &p.prepared)
+// reflected returns a connection's channels as reflect values.
+func reflected[T any](send, recv chan T) (reflect.Value, reflect.Value) {
+	return reflect.ValueOf(send), reflect.ValueOf(recv)
 }

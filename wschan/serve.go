@@ -68,8 +68,7 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 		if p == nil {
 			return
 		}
-		send, recv := make(chan T, o.SendChannelBuffer), make(chan T, o.RecvChannelBuffer)
-		p.box = newChanBox(send, recv, &e.bufs, o.JSONCodec, &p.prepared)
+		send, recv := chans[T](e, p)
 		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
 			Connection: p.Connection, Request: r}
 		e.run(p, r, func() { h(c) })
