@@ -38,7 +38,8 @@ type Message struct {
 	// member is sent when it joins.
 	Members []string `json:"members,omitempty"`
 	// History is the room's last messages, in a "history" message, sent
-	// after "members" to a member that joins.
+	// after "members" to a member that joins (not while the other servers,
+	// and so Redis, are unreachable).
 	History []Message `json:"history,omitempty"`
 	// Up says, in a "servers" message, whether the other servers of the
 	// room are reachable (through Redis); a member is sent one when it
@@ -166,18 +167,21 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	ch.mu.Unlock()
 	// What was said before, and whether the room is split; the member's
 	// sender holds them behind the list, in order with what follows.
-	if old := ch.history.last(c.Request.Context(), room); len(old) > 0 {
-		c.Sender <- &Message{Type: "history", History: old}
-	}
-	if ch.apart.Load() {
+	// While Redis is known to be away the history is not asked for: each
+	// call would wait out its timeout.
+	if apart := ch.apart.Load(); apart {
 		c.Sender <- &Message{Type: "servers", Up: false}
+	} else if old := ch.history.last(c.Request.Context(), room); len(old) > 0 {
+		c.Sender <- &Message{Type: "history", History: old}
 	}
 	for {
 		select {
 		case msg := <-c.Receiver:
 			msg.Type, msg.From, msg.At, msg.Members, msg.History = "message", name, now(), nil, nil
-			ch.history.add(c.Request.Context(), room, *msg)
-			ch.hub.Broadcast(room, msg)
+			ch.hub.Broadcast(room, msg) // first: the history's write must not delay it
+			if !ch.apart.Load() {
+				ch.history.add(c.Request.Context(), room, *msg)
+			}
 		case <-c.Done:
 			if err := <-c.Error; err != nil {
 				ch.log.Printf("%s left room %s: %v", name, room, err)
