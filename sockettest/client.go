@@ -87,7 +87,7 @@ func (s *Server) DialHeader(path string, header http.Header) (*Client, error) {
 func (s *Server) dial(path string, header http.Header, subprotocols []string) (*Client, error) {
 	c := &Client{t: s.t, srv: s, msgs: make(chan Message, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := s.dialConn(ctx, network, addr)
+		conn, err := (&net.Dialer{Timeout: s.Timeout}).DialContext(ctx, network, addr)
 		c.conn = conn
 		return conn, err
 	}}

@@ -35,7 +35,6 @@ type Connection struct {
 	// closed after that. Capacity 3.
 	Done chan bool
 
-	remoteAddr  string
 	subprotocol string
 	compressed  bool
 	request     *http.Request
@@ -47,7 +46,7 @@ type Connection struct {
 }
 
 // RemoteAddr returns the peer's address, as the request gave it.
-func (c *Connection) RemoteAddr() string { return c.remoteAddr }
+func (c *Connection) RemoteAddr() string { return c.request.RemoteAddr }
 
 // Subprotocol returns the subprotocol negotiated in the handshake (see
 // Options.Subprotocols), or "" for none.
@@ -140,13 +139,13 @@ func (c *Connection) DisconnectChannel() chan int { return c.Disconnect }
 // ErrorChannel returns the channel that carries the cause of an abnormal end.
 func (c *Connection) ErrorChannel() chan error { return c.Error }
 
-func newConnection(o *Options, remoteAddr string) *Connection {
+func newConnection(o *Options, r *http.Request) *Connection {
 	return &Connection{
 		Options:    o,
 		Error:      make(chan error, 1),
 		Disconnect: make(chan int, 1),
 		Done:       make(chan bool, 3),
-		remoteAddr: remoteAddr,
+		request:    r,
 		stats:      counters{born: time.Now()},
 	}
 }

@@ -3,6 +3,7 @@ package wschan
 import (
 	"context"
 	"net"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -29,7 +30,7 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 	defer server.Close()
 
 	silentFor := func() *pump {
-		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, "peer")
+		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, httptest.NewRequest("GET", "/", nil))
 		c.stats.born = time.Now().Add(-2 * time.Second) // nothing read for two seconds
 		p := newPump(c, nil)
 		p.ctx, p.cancel = context.WithCancel(context.Background())

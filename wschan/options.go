@@ -240,15 +240,19 @@ func (o *Options) closeWait() time.Duration {
 }
 
 // logEvent writes one event at level, when that level is enabled. With
-// Slog it is a record under ctx whose message is msg, a constant, with the
-// remote address (when known) and attrs as attributes. With Logger alone it
-// is the original's line, "<prefix>[<Level>] [<remote>] <text>" (without
-// the remote part when remote is empty), text saying the same as msg and
-// attrs in the original's words. Callers on hot paths check enabled first,
-// so that attributes are not built for nothing.
-func (o *Options) logEvent(ctx context.Context, level int, remote, msg, text string, attrs ...slog.Attr) {
+// Slog it is a record under r's context whose message is msg, a constant,
+// with r's remote address and attrs as attributes. With Logger alone it is
+// the original's line, "<prefix>[<Level>] [<remote>] <text>", text saying
+// the same as msg and attrs in the original's words. r may be nil (no
+// remote part). Callers on hot paths check enabled first, so that
+// attributes are not built for nothing.
+func (o *Options) logEvent(r *http.Request, level int, msg, text string, attrs ...slog.Attr) {
 	if !o.enabled(level) {
 		return
+	}
+	ctx, remote := context.Background(), ""
+	if r != nil {
+		ctx, remote = r.Context(), r.RemoteAddr
 	}
 	if o.Slog != nil {
 		if remote != "" {

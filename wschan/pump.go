@@ -190,7 +190,7 @@ func (p *pump) readLoop() error {
 				// The socket cannot be waited for: read on its goroutine.
 				p.out.rd.StopParking()
 				if p.enabled(LogLevelDebug) {
-					p.logEvent(p.logContext(), LogLevelDebug, p.remoteAddr, "Read loop cannot park",
+					p.logEvent(p.request, LogLevelDebug, "Read loop cannot park",
 						"The read loop cannot park: "+perr.Error(), slog.String("error", perr.Error()))
 				}
 			}
@@ -447,12 +447,11 @@ func (p *pump) write() error {
 // "Connection closed" with the ending's level, and the ending's words, the
 // close record and the figures as attributes.
 func (p *pump) logEnd(e ending, r *CloseRecord) {
-	ctx := p.logContext()
 	if p.Slog == nil {
 		if e.msg != "" {
-			p.logEvent(ctx, e.level, p.remoteAddr, e.msg, e.msg)
+			p.logEvent(p.request, e.level, e.msg, e.msg)
 		}
-		p.logEvent(ctx, LogLevelInfo, p.remoteAddr, "Connection closed", "Connection closed")
+		p.logEvent(p.request, LogLevelInfo, "Connection closed", "Connection closed")
 		return
 	}
 	level := min(e.level, LogLevelInfo) // an ending is never a Debug line
@@ -470,16 +469,7 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 	if r.Cause != nil {
 		attrs = append(attrs, slog.String("cause", r.Cause.Error()))
 	}
-	p.logEvent(ctx, level, p.remoteAddr, "Connection closed", "", attrs...)
-}
-
-// logContext is the context the connection's records are logged under:
-// the request's, whose values (a trace, a request id) slog handlers read.
-func (p *pump) logContext() context.Context {
-	if p.request == nil {
-		return context.Background()
-	}
-	return p.request.Context()
+	p.logEvent(p.request, level, "Connection closed", "", attrs...)
 }
 
 // validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
@@ -489,7 +479,7 @@ func (p *pump) logContext() context.Context {
 func (p *pump) validText(frame []byte) []byte {
 	if p.replacedUTF8.CompareAndSwap(false, true) {
 		const msg = "A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)"
-		p.logEvent(p.logContext(), LogLevelWarning, p.remoteAddr, msg, msg)
+		p.logEvent(p.request, LogLevelWarning, msg, msg)
 	}
 	return toValidUTF8(frame)
 }
@@ -510,7 +500,7 @@ func (p *pump) ping() {
 		return
 	}
 	if p.enabled(LogLevelDebug) {
-		p.logEvent(p.logContext(), LogLevelDebug, p.remoteAddr, "Sending ping", "Sending ping")
+		p.logEvent(p.request, LogLevelDebug, "Sending ping", "Sending ping")
 	}
 	p.group.Go(func() error {
 		defer p.pings.Add(-1)

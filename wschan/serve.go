@@ -89,7 +89,7 @@ type endpoint struct {
 func newEndpoint(o *Options) *endpoint {
 	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0)}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
-		o.logEvent(context.Background(), LogLevelWarning, "", "AllowedOrigin is not anchored",
+		o.logEvent(nil, LogLevelWarning, "AllowedOrigin is not anchored",
 			fmt.Sprintf(format, args...), slog.String("allowed_origin", o.AllowedOrigin))
 	})
 	e.bufs.New = func() any { return new([]byte) }
@@ -101,10 +101,10 @@ func newEndpoint(o *Options) *endpoint {
 // and a plain-text reason and returns nil. The caller sets the returned
 // pump's box, then calls run.
 func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
-	o, remote, ctx := e.opts, r.RemoteAddr, r.Context()
+	o := e.opts
 	if r.Method != http.MethodGet {
 		method := logMethod(r.Method)
-		o.logEvent(ctx, LogLevelWarning, remote, "Method not allowed", "Method "+method+" is not allowed",
+		o.logEvent(r, LogLevelWarning, "Method not allowed", "Method "+method+" is not allowed",
 			slog.String("method", method))
 		reject(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
 		return nil
@@ -113,11 +113,11 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	if !e.origins.allowed(r.Host, origin) {
 		if origin == "" {
 			const missing = "Origin header missing"
-			o.logEvent(ctx, LogLevelWarning, remote, missing, missing+": browsers send one; "+
+			o.logEvent(r, LogLevelWarning, missing, missing+": browsers send one; "+
 				"other clients must send one, or set AllowedOrigin to admit them")
 		} else if o.enabled(LogLevelWarning) {
 			origin, host := peerValue(origin), peerValue(r.Host)
-			o.logEvent(ctx, LogLevelWarning, remote, "Origin not allowed",
+			o.logEvent(r, LogLevelWarning, "Origin not allowed",
 				"Origin "+origin+" is not allowed for host "+host, slog.String("origin", origin), slog.String("host", host))
 		}
 		reject(w, http.StatusForbidden, msgOriginNotAllowed)
@@ -125,23 +125,23 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	if o.enabled(LogLevelDebug) {
 		origin, host := peerValue(origin), peerValue(r.Host)
-		o.logEvent(ctx, LogLevelDebug, remote, "Request allowed",
+		o.logEvent(r, LogLevelDebug, "Request allowed",
 			"Request to "+host+" has been allowed for origin "+origin, slog.String("origin", origin), slog.String("host", host))
 	}
 	if status, reason := checkHandshake(w, r); status != 0 {
-		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+reason, slog.String("reason", reason))
+		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+reason, slog.String("reason", reason))
 		reject(w, status, reason)
 		return nil
 	}
 	proto, status, reason := o.subprotocol(r)
 	if status != 0 {
-		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+peerValue(reason),
+		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+peerValue(reason),
 			slog.String("reason", peerValue(reason)))
 		reject(w, status, reason)
 		return nil
 	}
 
-	conn := newConnection(o, remote)
+	conn := newConnection(o, r)
 	p := newPump(conn, &e.bufs)
 	p.parker, p.rparker, p.parkAfter = &e.parker, &e.rparker, e.parkAfter
 	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs, parkAfter: e.parkAfter}
@@ -156,14 +156,14 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	ws, err := websocket.Accept(uw, r, accept)
 	if err != nil {
-		o.logEvent(ctx, LogLevelWarning, remote, "Handshake failed", "Handshake failed: "+err.Error(),
+		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+err.Error(),
 			slog.String("reason", err.Error()))
 		return nil
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
 	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
 	p.out.seen = p.touch
-	conn.subprotocol, conn.request = ws.Subprotocol(), r
+	conn.subprotocol = ws.Subprotocol()
 	conn.compressed = uw.header.Get("Sec-WebSocket-Extensions") != ""
 	return p
 }
@@ -174,7 +174,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 // A panic in handler closes the connection with 1011 and goes on, once the
 // connection is down, to whatever recovers it above.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
-	e.opts.logEvent(r.Context(), LogLevelInfo, p.remoteAddr, "Connection established", "Connection established")
+	e.opts.logEvent(r, LogLevelInfo, "Connection established", "Connection established")
 	traces := [2]*ConnTrace{e.opts.Trace}
 	traces[1], _ = r.Context().Value(traceKey{}).(*ConnTrace)
 	for _, t := range traces {

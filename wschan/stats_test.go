@@ -1,10 +1,13 @@
 package wschan
 
-import "testing"
+import (
+	"net/http/httptest"
+	"testing"
+)
 
 // BenchmarkStats: what reading a connection's Stats costs.
 func BenchmarkStats(b *testing.B) {
-	c := newConnection(withDefaults(nil), "127.0.0.1:1")
+	c := newConnection(withDefaults(nil), httptest.NewRequest("GET", "/", nil))
 	recv, send := make(chan string, 10), make(chan string, 10)
 	c.stats.pending = newChanBox(send, recv, nil, nil, nil).lens
 	c.stats.read(100)
