@@ -2,11 +2,13 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -62,11 +64,8 @@ func (h *Hub[T]) Presence(ctx context.Context, room string) ([]Presence, error) 
 		if err != nil {
 			return nil, fmt.Errorf("presence of room %q: %w", room, err)
 		}
-		sort.Slice(ps, func(i, j int) bool {
-			if ps[i].Name != ps[j].Name {
-				return ps[i].Name < ps[j].Name
-			}
-			return ps[i].Server < ps[j].Server
+		slices.SortFunc(ps, func(a, b Presence) int {
+			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Server, b.Server))
 		})
 		return ps, nil
 	}

@@ -55,14 +55,6 @@ type parcel[T any] struct {
 	v, token T
 	frame    []byte // the encoding by wschan.FastJSON; the backplane's payload
 	err      error  // what encoding v failed with
-	others   []codecFrame
-}
-
-// codecFrame is v's encoding by a connection's own JSONCodec.
-type codecFrame struct {
-	codec wschan.JSONCodec
-	frame []byte
-	err   error
 }
 
 // newParcel prepares v for delivery. frame, when not nil, is v's encoding
@@ -93,27 +85,15 @@ func (c codec[T]) newParcel(v T, frame []byte) *parcel[T] {
 func (p *parcel[T]) prepared() bool { return p.frame != nil || p.err != nil }
 
 // frameFor returns the frame for a connection whose JSONCodec is codec:
-// the parcel's own for the codecs of package sockets (which write the same
-// bytes: FuzzJSONCodecs), else codec's encoding of v, made once per codec
-// and parcel when the codec is comparable.
+// the parcel's own for the codecs of package wschan (which write the same
+// bytes: FuzzJSONCodecs), else codec's encoding of v, made for that
+// connection now, while v is as it was at Broadcast.
 func (p *parcel[T]) frameFor(codec wschan.JSONCodec) ([]byte, error) {
 	switch codec.(type) {
 	case nil, wschan.FastJSON, wschan.StdJSON:
 		return p.frame, p.err
 	}
-	comparable := reflect.TypeOf(codec).Comparable()
-	if comparable {
-		for _, o := range p.others {
-			if o.codec == codec {
-				return o.frame, o.err
-			}
-		}
-	}
-	frame, err := codec.AppendEncode(nil, p.v)
-	if comparable {
-		p.others = append(p.others, codecFrame{codec, frame, err})
-	}
-	return frame, err
+	return codec.AppendEncode(nil, p.v)
 }
 
 // envelope is what travels over the backplane: a header line of

@@ -29,14 +29,16 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log"
 	"log/slog"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,24 +167,12 @@ type Hub[T any] struct {
 
 // New returns a hub. With a backplane it starts it at once; Close stops it.
 func New[T any](opts Options) *Hub[T] {
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = 64
-	}
-	if opts.Patience <= 0 {
-		opts.Patience = 5 * time.Second
-	}
-	if opts.MaxBacklog <= 0 {
-		opts.MaxBacklog = 4096
-	}
-	if opts.MaxBacklog < opts.QueueSize {
-		opts.MaxBacklog = opts.QueueSize
-	}
-	if opts.BackplaneBuffer <= 0 {
-		opts.BackplaneBuffer = 64 << 20
-	}
-	if opts.Logger == nil {
-		opts.Logger = log.New(os.Stderr, "[hub] ", log.LstdFlags)
-	}
+	// A field not above zero takes its default.
+	opts.QueueSize = cmp.Or(max(opts.QueueSize, 0), 64)
+	opts.Patience = cmp.Or(max(opts.Patience, 0), 5*time.Second)
+	opts.MaxBacklog = max(cmp.Or(max(opts.MaxBacklog, 0), 4096), opts.QueueSize)
+	opts.BackplaneBuffer = cmp.Or(max(opts.BackplaneBuffer, 0), 64<<20)
+	opts.Logger = cmp.Or(opts.Logger, log.New(os.Stderr, "[hub] ", log.LstdFlags))
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	if opts.Server == "" {
@@ -209,7 +199,7 @@ func (h *Hub[T]) Members(room string) []string {
 	for m := range h.rooms[room] {
 		names = append(names, m.Name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 
@@ -217,12 +207,7 @@ func (h *Hub[T]) Members(room string) []string {
 func (h *Hub[T]) Rooms() []string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	rooms := make([]string, 0, len(h.rooms))
-	for r := range h.rooms {
-		rooms = append(rooms, r)
-	}
-	sort.Strings(rooms)
-	return rooms
+	return slices.Sorted(maps.Keys(h.rooms))
 }
 
 // Broadcast sends v to every member of room, on every server. It never

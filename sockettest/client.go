@@ -47,7 +47,7 @@ type Client struct {
 	t    testing.TB
 	srv  *Server
 	ws   *websocket.Conn
-	conn net.Conn // the client's end of the socket or pipe
+	conn net.Conn // the client's end of the socket
 
 	msgs chan Message
 	quit chan struct{} // closed at cleanup: the reader stops waiting
@@ -185,11 +185,6 @@ func (c *Client) next(want string) Message {
 	select {
 	case m := <-c.msgs:
 		return m
-	default:
-	}
-	select {
-	case m := <-c.msgs:
-		return m
 	case <-c.done:
 		select {
 		case m := <-c.msgs: // read just before the end
@@ -240,13 +235,8 @@ func (c *Client) ExpectJSON(want any) {
 // close frame's code and reason. Messages still unread are skipped.
 func (c *Client) ExpectClose(code int, reason string) {
 	c.t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(c.srv.Timeout):
-		c.t.Fatalf("sockettest: expected close %d %q, but the connection is still open after %v", code, reason, c.srv.Timeout)
-	}
-	var ce websocket.CloseError
-	if !errors.As(c.err, &ce) {
+	ce, closed := c.ended(fmt.Sprintf("close %d %q", code, reason))
+	if !closed {
 		c.t.Fatalf("sockettest: expected close %d %q, but the connection ended without a close frame: %v", code, reason, c.err)
 	}
 	if int(ce.Code) != code || ce.Reason != reason {
@@ -257,15 +247,22 @@ func (c *Client) ExpectClose(code int, reason string) {
 // ExpectDropped waits for the connection to end without a close frame.
 func (c *Client) ExpectDropped() {
 	c.t.Helper()
+	if ce, closed := c.ended("the connection to be dropped"); closed {
+		c.t.Fatalf("sockettest: expected the connection to be dropped, got close %d %q", int(ce.Code), ce.Reason)
+	}
+}
+
+// ended waits for the connection to end, failing the test (which expected
+// want) if it does not within the server's Timeout, and returns the close
+// frame that ended it, if one did.
+func (c *Client) ended(want string) (ce websocket.CloseError, closed bool) {
+	c.t.Helper()
 	select {
 	case <-c.done:
 	case <-time.After(c.srv.Timeout):
-		c.t.Fatalf("sockettest: expected the connection to be dropped, but it is still open after %v", c.srv.Timeout)
+		c.t.Fatalf("sockettest: expected %s, but the connection is still open after %v", want, c.srv.Timeout)
 	}
-	var ce websocket.CloseError
-	if errors.As(c.err, &ce) {
-		c.t.Fatalf("sockettest: expected the connection to be dropped, got close %d %q", int(ce.Code), ce.Reason)
-	}
+	return ce, errors.As(c.err, &ce)
 }
 
 // Close closes the connection from the client's side with code and
@@ -288,7 +285,7 @@ func (c *Client) Ping() {
 	}
 }
 
-// Drop closes the TCP connection (or pipe) without a close frame, as a
+// Drop closes the TCP connection without a close frame, as a
 // client that crashes or loses its network does.
 func (c *Client) Drop() {
 	_ = c.conn.Close()

@@ -67,14 +67,7 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 // headerHasToken reports whether the comma-separated header contains token,
 // compared without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(headerTokens(h, name), func(t string) bool { return strings.EqualFold(t, token) })
 }
 
 // canHijack reports whether w, or a writer it wraps (as routers' and
@@ -106,13 +99,10 @@ func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason
 		}
 		proto = p
 	} else {
-	search:
 		for _, sp := range o.Subprotocols {
-			for _, cp := range offered {
-				if strings.EqualFold(sp, cp) {
-					proto = cp
-					break search
-				}
+			if i := slices.IndexFunc(offered, func(cp string) bool { return strings.EqualFold(sp, cp) }); i >= 0 {
+				proto = offered[i]
+				break
 			}
 		}
 	}

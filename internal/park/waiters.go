@@ -1,6 +1,7 @@
 package park
 
 import (
+	"cmp"
 	"reflect"
 	"slices"
 	"sync"
@@ -39,12 +40,7 @@ type group struct {
 	wake    chan struct{} // the set changed
 }
 
-func (ws *Waiters) perGroup() int {
-	if ws.PerGroup > 0 {
-		return ws.PerGroup
-	}
-	return 16
-}
+func (ws *Waiters) perGroup() int { return cmp.Or(max(ws.PerGroup, 0), 16) }
 
 // Spot is where a waiter is parked, for Unpark.
 type Spot struct {
