@@ -47,7 +47,7 @@ type Client struct {
 	t    testing.TB
 	srv  *Server
 	ws   *websocket.Conn
-	conn net.Conn // the client's end of the socket
+	conn net.Conn // the client's end of the socket or pipe
 
 	msgs chan Message
 	quit chan struct{} // closed at cleanup: the reader stops waiting
@@ -87,7 +87,7 @@ func (s *Server) DialHeader(path string, header http.Header) (*Client, error) {
 func (s *Server) dial(path string, header http.Header, subprotocols []string) (*Client, error) {
 	c := &Client{t: s.t, srv: s, msgs: make(chan Message, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := (&net.Dialer{Timeout: s.Timeout}).DialContext(ctx, network, addr)
+		conn, err := s.dialConn(ctx, network, addr)
 		c.conn = conn
 		return conn, err
 	}}
@@ -285,7 +285,7 @@ func (c *Client) Ping() {
 	}
 }
 
-// Drop closes the TCP connection without a close frame, as a
+// Drop closes the TCP connection (or pipe) without a close frame, as a
 // client that crashes or loses its network does.
 func (c *Client) Drop() {
 	_ = c.conn.Close()

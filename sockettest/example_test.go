@@ -50,7 +50,7 @@ func Example() {
 		}
 	}, quiet)
 
-	s := sockettest.NewServer(t, upper)
+	s := sockettest.NewServer(t, upper) // or NewPipeServer: no port at all
 	c := s.Dial("/")
 	c.SendText("hello")
 	c.ExpectText("you said hello")
@@ -77,7 +77,7 @@ func ExampleClient_ExpectJSON() {
 		}
 	}, &wschan.Options{Logger: log.New(io.Discard, "", 0)})
 
-	c := sockettest.NewServer(t, double).Dial("/")
+	c := sockettest.NewPipeServer(t, double).Dial("/")
 	c.SendJSON(point{1, 2})
 	c.ExpectJSON(point{2, 4})
 	fmt.Println("ok")

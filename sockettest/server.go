@@ -11,6 +11,7 @@
 package sockettest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,9 +38,11 @@ type Server struct {
 	// Default: Wait.
 	Timeout time.Duration
 
-	t      testing.TB
-	srv    *http.Server
-	served chan struct{}
+	t        testing.TB
+	ln       net.Listener
+	srv      *http.Server
+	dialConn func(ctx context.Context, network, addr string) (net.Conn, error)
+	served   chan struct{}
 
 	mu    sync.Mutex
 	conns map[string]*tracked // by the peer's address
@@ -64,7 +67,20 @@ func NewServer(t testing.TB, h http.Handler) *Server {
 	if err != nil {
 		t.Fatalf("sockettest: listen: %v", err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, served: make(chan struct{}),
+	d := &net.Dialer{Timeout: Wait}
+	return start(t, h, ln, d.DialContext)
+}
+
+// NewPipeServer serves h over in-memory connections (net.Pipe) until the
+// test ends: no port is used, and nothing leaves the process.
+func NewPipeServer(t testing.TB, h http.Handler) *Server {
+	t.Helper()
+	pl := newPipeListener()
+	return start(t, h, pl, pl.dial)
+}
+
+func start(t testing.TB, h http.Handler, ln net.Listener, dial func(context.Context, string, string) (net.Conn, error)) *Server {
+	s := &Server{URL: "http://" + ln.Addr().String(), Timeout: Wait, t: t, ln: ln, dialConn: dial, served: make(chan struct{}),
 		conns: make(map[string]*tracked), wake: make(chan struct{}), next: make(chan *wschan.Connection, 1024),
 		running: make(map[string]bool)}
 	trace := &wschan.ConnTrace{Upgraded: s.upgraded, Ended: s.ended}
@@ -212,3 +228,58 @@ func handlerStacks(ids map[string]bool) string {
 	}
 	return strings.Join(out, "\n\n")
 }
+
+// pipeListener hands out the server ends of net.Pipe connections.
+type pipeListener struct {
+	conns chan net.Conn
+	ctx   context.Context // done once the listener is closed
+	close context.CancelFunc
+	n     atomic.Int64
+}
+
+func newPipeListener() *pipeListener {
+	l := &pipeListener{conns: make(chan net.Conn)}
+	l.ctx, l.close = context.WithCancel(context.Background())
+	return l
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.ctx.Done():
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error { l.close(); return nil }
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr("pipe") }
+
+// dial connects a new pipe, its ends named so that the server knows its
+// peer's address as a TCP server does.
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	server, client := net.Pipe()
+	name := pipeAddr(fmt.Sprintf("pipe-client-%d", l.n.Add(1)))
+	select {
+	case l.conns <- &namedConn{server, pipeAddr("pipe"), name}:
+		return &namedConn{client, name, pipeAddr("pipe")}, nil
+	case <-l.ctx.Done():
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "pipe" }
+func (a pipeAddr) String() string  { return string(a) }
+
+type namedConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (c *namedConn) LocalAddr() net.Addr  { return c.local }
+func (c *namedConn) RemoteAddr() net.Addr { return c.remote }

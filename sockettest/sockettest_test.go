@@ -39,32 +39,39 @@ type note struct {
 	Text string `json:"text"`
 }
 
+// servers runs f against a server on a loopback listener and one on a pipe.
+func servers(t *testing.T, h http.Handler, f func(t *testing.T, s *sockettest.Server)) {
+	t.Run("tcp", func(t *testing.T) { f(t, sockettest.NewServer(t, h)) })
+	t.Run("pipe", func(t *testing.T) { f(t, sockettest.NewPipeServer(t, h)) })
+}
+
 func TestEchoKinds(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /text", wschan.Handler(echo[string]))
 	mux.Handle("GET /bytes", wschan.Handler(echo[[]byte]))
 	mux.Handle("GET /json", wschan.Handler(echo[*note]))
-	s := sockettest.NewServer(t, mux)
-	text := s.Dial("/text")
-	text.SendText("héllo")
-	text.ExpectText("héllo")
-	text.SendBinary([]byte("as text")) // any frame in, text out
-	text.ExpectText("as text")
-	text.Ping()
+	servers(t, mux, func(t *testing.T, s *sockettest.Server) {
+		text := s.Dial("/text")
+		text.SendText("héllo")
+		text.ExpectText("héllo")
+		text.SendBinary([]byte("as text")) // any frame in, text out
+		text.ExpectText("as text")
+		text.Ping()
 
-	bin := s.Dial("/bytes")
-	bin.SendBinary([]byte{0, 1, 0xff})
-	bin.ExpectBinary([]byte{0, 1, 0xff})
+		bin := s.Dial("/bytes")
+		bin.SendBinary([]byte{0, 1, 0xff})
+		bin.ExpectBinary([]byte{0, 1, 0xff})
 
-	js := s.Dial("/json")
-	js.SendJSON(note{From: "ann", Text: "<hi>"})
-	js.ExpectJSON(note{From: "ann", Text: "<hi>"})
-	js.SendText("{not json")
-	js.ExpectClose(1007, `decode JSON into sockettest_test.note: json: expected '"' at the beginning of a string value: not json`)
-	r := js.ServerRecord()
-	if r.By != wschan.EndedByPeer || r.Code != 1007 || r.Cause == nil {
-		t.Fatalf("record %+v, want the peer's bad JSON, 1007, with a cause", r)
-	}
+		js := s.Dial("/json")
+		js.SendJSON(note{From: "ann", Text: "<hi>"})
+		js.ExpectJSON(note{From: "ann", Text: "<hi>"})
+		js.SendText("{not json")
+		js.ExpectClose(1007, `decode JSON into sockettest_test.note: json: expected '"' at the beginning of a string value: not json`)
+		r := js.ServerRecord()
+		if r.By != wschan.EndedByPeer || r.Code != 1007 || r.Cause == nil {
+			t.Fatalf("record %+v, want the peer's bad JSON, 1007, with a cause", r)
+		}
+	})
 }
 
 func TestCloseRecords(t *testing.T) {
@@ -80,25 +87,26 @@ func TestCloseRecords(t *testing.T) {
 			}
 		}
 	})
-	s := sockettest.NewServer(t, h)
-	byHandler := s.Dial("/")
-	byHandler.SendText("bye")
-	byHandler.ExpectClose(4000, "")
-	if r := byHandler.ServerRecord(); r.By != wschan.EndedByHandler || r.Code != 4000 || r.Cause != nil {
-		t.Errorf("handler's close: record %+v", r)
-	}
+	servers(t, h, func(t *testing.T, s *sockettest.Server) {
+		byHandler := s.Dial("/")
+		byHandler.SendText("bye")
+		byHandler.ExpectClose(4000, "")
+		if r := byHandler.ServerRecord(); r.By != wschan.EndedByHandler || r.Code != 4000 || r.Cause != nil {
+			t.Errorf("handler's close: record %+v", r)
+		}
 
-	byPeer := s.Dial("/")
-	byPeer.Close(1000, "done")
-	if r := byPeer.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 || r.Reason != "done" || r.Cause != nil {
-		t.Errorf("peer's close: record %+v", r)
-	}
+		byPeer := s.Dial("/")
+		byPeer.Close(1000, "done")
+		if r := byPeer.ServerRecord(); r.By != wschan.EndedByPeer || r.Code != 1000 || r.Reason != "done" || r.Cause != nil {
+			t.Errorf("peer's close: record %+v", r)
+		}
 
-	dropped := s.Dial("/")
-	dropped.Drop()
-	if r := dropped.ServerRecord(); r.By != wschan.EndedByNetwork || r.Code != 0 || r.Cause == nil {
-		t.Errorf("dropped: record %+v", r)
-	}
+		dropped := s.Dial("/")
+		dropped.Drop()
+		if r := dropped.ServerRecord(); r.By != wschan.EndedByNetwork || r.Code != 0 || r.Cause == nil {
+			t.Errorf("dropped: record %+v", r)
+		}
+	})
 }
 
 // TestMacaronFront: the kit serves a Macaron app as well, and the

@@ -1,8 +1,10 @@
 package wschan
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/coder/websocket"
 
@@ -11,42 +13,74 @@ import (
 
 // chanBox carries values whose channels Go can type statically: strings
 // and byte slices for both fronts, and any JSON type T for the net/http
-// front. Its codec turns values into frames and back.
+// front. T's kind (internal/kind) decides the frames: a string kind is one
+// text frame of its bytes, a slice of bytes one binary frame, anything else
+// one text frame of JSON (encoding/json Encoder output, trailing newline
+// included, encoded before any frame is opened).
 type chanBox[T any] struct {
 	send, recv chan T
 	in, out    T
-	codec      wireCodec[T]
+	kind       kind.Kind
+	json       *jsonOut // for a JSON T
 }
 
-// wireCodec turns the values of one kind into frames and back.
-type wireCodec[T any] interface {
-	// fromWire makes the value of one message from the peer.
-	fromWire(p []byte) (T, error)
-	// toWire returns the frame for v; an error means no frame at all.
-	toWire(v T) (websocket.MessageType, []byte, error)
-	// release frees what toWire used, once the frame is written.
-	release()
-}
-
-// newChanBox returns the box for channels of T, whose kind decides its
-// frames (internal/kind): a string kind is text, a slice of bytes binary,
-// anything else JSON of T. prep holds the frames prepared for its values.
+// newChanBox returns the box for channels of T; a JSON T's values are
+// encoded by codec into buffers from bufs, or prepared in prep.
 func newChanBox[T any](send, recv chan T, bufs *sync.Pool, codec JSONCodec, prep *preparedFrames) *chanBox[T] {
-	var c wireCodec[T]
-	switch kind.For[T]() {
-	case kind.Text:
-		c = textCodec[T]{}
-	case kind.Binary:
-		c = bytesCodec[T]{}
-	default:
-		c = newJSONCodec[T](bufs, codec, prep)
+	b := &chanBox[T]{send: send, recv: recv, kind: kind.For[T]()}
+	if b.kind == kind.JSON {
+		b.json = &jsonOut{codec: codec, bufs: bufs, prep: prep}
 	}
-	return &chanBox[T]{send: send, recv: recv, codec: c}
+	return b
 }
 
+// decode makes the value of one message: a new string or a new, non-nil
+// slice of its bytes, whatever the frame's type; or for JSON a new T, as
+// JSON(T{}) decodes into a new *T (for a pointer T, "null" gives a pointer
+// to the zero value), taking the first value of the message and ignoring
+// anything after it, as the original's Decoder did.
 func (b *chanBox[T]) decode(p []byte) (err error) {
-	b.in, err = b.codec.fromWire(p)
-	return err
+	if b.kind != kind.JSON {
+		b.in, _ = kind.Decode[T](b.kind, p, nil)
+		return nil
+	}
+	if b.in, err = kind.Decode[T](kind.JSON, p, b.json.codec.Decode); err != nil {
+		return fmt.Errorf("decode JSON into %v: %w", jsonTarget(reflect.TypeFor[T]()), err)
+	}
+	return nil
+}
+
+// jsonTarget is the type decode errors name: a pointer's element type, as
+// JSON(T{}) names it.
+func jsonTarget(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		return t.Elem()
+	}
+	return t
+}
+
+// encode returns the staged value's frame. A string's bytes are viewed
+// without copying: the transport only reads a server's outgoing payload (it
+// masks client frames alone), so the string is never written through this
+// view.
+// encode returns the staged value's frame. A string's bytes are viewed
+// without copying: the transport only reads a server's outgoing payload (it
+// masks client frames alone), so the string is never written through this
+// view.
+func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
+	switch b.kind {
+	case kind.Text:
+		s := kind.String(b.out)
+		return websocket.MessageText, unsafe.Slice(unsafe.StringData(s), len(s)), nil
+	case kind.Binary:
+		return websocket.MessageBinary, kind.Bytes(b.out), nil
+	}
+	frame, err := b.json.frame(any(b.out), reflect.TypeFor[T]().Kind() == reflect.Pointer)
+	if err != nil {
+		b.sent()
+		return 0, nil, err
+	}
+	return websocket.MessageText, frame, nil
 }
 
 func (b *chanBox[T]) offer() bool {
@@ -98,14 +132,6 @@ func (b *chanBox[T]) poll() bool {
 	}
 }
 
-func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
-	typ, p, err := b.codec.toWire(b.out)
-	if err != nil {
-		b.sent()
-	}
-	return typ, p, err
-}
-
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
 
 // appendCases builds the cases afresh (nothing allocates): a parked
@@ -123,7 +149,9 @@ func (b *chanBox[T]) woke(chosen int, v reflect.Value, ok bool, ev *events) even
 func (b *chanBox[T]) sent() {
 	var zero T
 	b.out = zero
-	b.codec.release()
+	if b.json != nil {
+		b.json.release()
+	}
 }
 
 // chans makes a connection's sender and receiver of T, with the capacities

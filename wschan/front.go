@@ -35,7 +35,8 @@ func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Ki
 	default:
 		both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
 		ch.Send, ch.Recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
-		p.box = &jsonBox{elem: elem, send: ch.Send, recv: ch.Recv, codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}
+		p.box = &jsonBox{elem: elem, send: ch.Send, recv: ch.Recv,
+			jsonOut: jsonOut{codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}}
 	}
 	bind(ch)
 	e.run(p, r, next)

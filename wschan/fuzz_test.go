@@ -33,7 +33,7 @@ func FuzzJSONReceive(f *testing.F) {
 		`{"text":"one"}{"text":"two"}`, `{"from":"\ud800"}`, `{"text":"x"} garbage`} {
 		f.Add([]byte(seed))
 	}
-	b := &jsonBox{elem: reflect.TypeOf(ChatMessage{}), codec: FastJSON{}, bufs: &sync.Pool{New: func() any { return new([]byte) }}}
+	b := &jsonBox{elem: reflect.TypeOf(ChatMessage{}), jsonOut: jsonOut{codec: FastJSON{}, bufs: &sync.Pool{New: func() any { return new([]byte) }}}}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		err := b.decode(p)
 		var want ChatMessage

@@ -3,6 +3,8 @@ package wschan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"sync"
 
 	segjson "github.com/segmentio/encoding/json"
 )
@@ -59,4 +61,46 @@ func (FastJSON) AppendEncode(dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(b, '\n'), nil
+}
+
+// jsonOut is how a connection's JSON values go out, on either front: a
+// value's frame is the one prepared for it (Connection.Prepare), when the
+// value is a pointer and one was, else its encoding by codec as it is now,
+// in a buffer from bufs that is held until the frame is written.
+type jsonOut struct {
+	codec JSONCodec
+	bufs  *sync.Pool
+	buf   *[]byte
+	prep  *preparedFrames
+}
+
+// frame returns v's frame; pointer says whether v may have been prepared.
+// An error names v's type.
+func (j *jsonOut) frame(v any, pointer bool) ([]byte, error) {
+	var (
+		frame    []byte
+		err      error
+		prepared bool
+	)
+	if pointer {
+		frame, err, prepared = j.prep.take(v)
+	}
+	if !prepared {
+		j.buf = j.bufs.Get().(*[]byte)
+		*j.buf, err = j.codec.AppendEncode((*j.buf)[:0], v)
+		frame = *j.buf
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode %T as JSON: %w", v, err)
+	}
+	return frame, nil
+}
+
+// release puts the last frame's buffer back in the pool, if any.
+func (j *jsonOut) release() {
+	if j.buf != nil {
+		*j.buf = (*j.buf)[:0]
+		j.bufs.Put(j.buf)
+		j.buf = nil
+	}
 }

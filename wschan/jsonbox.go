@@ -3,7 +3,6 @@ package wschan
 import (
 	"fmt"
 	"reflect"
-	"sync"
 
 	"github.com/coder/websocket"
 )
@@ -14,19 +13,14 @@ type jsonBox struct {
 	elem       reflect.Type  // T
 	send, recv reflect.Value // chan *T
 	in, out    reflect.Value // *T
-	codec      JSONCodec
-	bufs       *sync.Pool
-	buf        *[]byte
-	prep       *preparedFrames
+	jsonOut
 
 	cases    [4]reflect.SelectCase
 	casesFor *events
 }
 
 func (b *jsonBox) decode(p []byte) error {
-	v := reflect.New(b.elem)
-	// As the original's Decoder: the first value of the message is taken
-	// and anything after it is ignored.
+	v := reflect.New(b.elem) // as chanBox decodes a JSON value
 	if err := b.codec.Decode(p, v.Interface()); err != nil {
 		return fmt.Errorf("decode JSON into %v: %w", b.elem, err)
 	}
@@ -85,7 +79,7 @@ func (b *jsonBox) poll() bool {
 // encode marshals the staged value before any frame is opened, so a value
 // that cannot be encoded sends nothing.
 func (b *jsonBox) encode() (websocket.MessageType, []byte, error) {
-	frame, err := jsonFrame(b.prep, b.codec, b.bufs, &b.buf, b.out.Interface(), true)
+	frame, err := b.frame(b.out.Interface(), true)
 	if err != nil {
 		b.sent()
 		return 0, nil, err
@@ -97,5 +91,5 @@ func (b *jsonBox) lens() (int, int) { return b.recv.Len(), b.send.Len() }
 
 func (b *jsonBox) sent() {
 	b.out = reflect.Value{}
-	releaseBuf(b.bufs, &b.buf)
+	b.release()
 }
