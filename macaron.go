@@ -10,38 +10,29 @@ import (
 	"github.com/go-macaron/sockets/internal/kind"
 )
 
-// middleware is the Macaron front: the core's endpoint (package wschan)
-// serving each request, with the connection's channels injected into the
-// handlers after it instead of handed over. One serves every connection
-// made with the same options.
-type middleware struct {
-	ep   front.Endpoint
-	kind kind.Kind
-	elem reflect.Type // the struct type V of JSON(V{})
-}
-
+// newMiddleware returns the Macaron front for values of kind k (elem: the
+// struct type V of JSON(V{})): the core's endpoint (package wschan) serving
+// each request, with the connection's channels injected into the handlers
+// after it instead of handed over. It returns once the connection has
+// ended.
 func newMiddleware(options []*Options, k kind.Kind, elem reflect.Type) macaron.Handler {
-	m := &middleware{ep: front.New(options), kind: k, elem: elem}
-	return m.serve
-}
-
-// serve upgrades the request (or answers it with the failed check's
-// status), injects the channels, runs the rest of the handler chain and
-// returns once the connection has ended.
-func (m *middleware) serve(c *macaron.Context) {
-	m.ep.Serve(c.Resp, c.Req.Request, m.kind, m.elem, func(ch front.Channels) { m.inject(c, ch) }, c.Next)
+	serve := front.New(options, k, elem)
+	return func(c *macaron.Context) {
+		serve(c.Resp, c.Req.Request, func(conn any, send, recv reflect.Value) {
+			inject(c, conn.(*Connection), send, recv)
+		}, c.Next)
+	}
 }
 
 // inject maps the connection and its channels into the handler chain, as
 // the original did, and from then on discards what the chain writes.
-func (m *middleware) inject(c *macaron.Context, ch front.Channels) {
-	conn := ch.Connection.(*Connection)
+func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
 	// The receiver as <-chan T and the sender as chan<- T, whatever T is
 	// (string, []byte, *V).
 	for _, dir := range [...]struct {
 		ch  reflect.Value
 		dir reflect.ChanDir
-	}{{ch.Recv, reflect.RecvDir}, {ch.Send, reflect.SendDir}} {
+	}{{recv, reflect.RecvDir}, {send, reflect.SendDir}} {
 		t := reflect.ChanOf(dir.dir, dir.ch.Type().Elem())
 		c.Set(t, dir.ch.Convert(t))
 	}

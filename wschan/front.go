@@ -12,34 +12,29 @@ import (
 // package's endpoint through internal/front, so that this package neither
 // imports Macaron nor exports anything for that front alone.
 func init() {
-	front.New = func(options any) front.Endpoint {
-		return macaronEndpoint{newEndpoint(withDefaults(options.([]*Options)))}
+	front.New = func(options any, k kind.Kind, elem reflect.Type) front.Serve {
+		e := newEndpoint(withDefaults(options.([]*Options)))
+		return func(w http.ResponseWriter, r *http.Request, bind func(any, reflect.Value, reflect.Value), next func()) {
+			p := e.upgrade(w, r)
+			if p == nil {
+				return
+			}
+			var send, recv reflect.Value
+			switch k {
+			case kind.Text:
+				send, recv = reflected(chans[string](e, p))
+			case kind.Binary:
+				send, recv = reflected(chans[[]byte](e, p))
+			default:
+				both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
+				send, recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
+				p.box = &jsonBox{elem: elem, send: send, recv: recv,
+					jsonOut: jsonOut{codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}}
+			}
+			bind(p.Connection, send, recv)
+			e.run(p, r, next)
+		}
 	}
-}
-
-type macaronEndpoint struct{ *endpoint }
-
-// Serve implements front.Endpoint.
-func (e macaronEndpoint) Serve(w http.ResponseWriter, r *http.Request, k kind.Kind, elem reflect.Type,
-	bind func(front.Channels), next func()) {
-	p := e.upgrade(w, r)
-	if p == nil {
-		return
-	}
-	ch := front.Channels{Connection: p.Connection}
-	switch k {
-	case kind.Text:
-		ch.Send, ch.Recv = reflected(chans[string](e.endpoint, p))
-	case kind.Binary:
-		ch.Send, ch.Recv = reflected(chans[[]byte](e.endpoint, p))
-	default:
-		both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
-		ch.Send, ch.Recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
-		p.box = &jsonBox{elem: elem, send: ch.Send, recv: ch.Recv,
-			jsonOut: jsonOut{codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}}
-	}
-	bind(ch)
-	e.run(p, r, next)
 }
 
 // reflected returns a connection's channels as reflect values.

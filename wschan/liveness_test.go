@@ -51,7 +51,7 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	p := silentFor()
-	if stop, _ := p.tick(); stop {
+	if p.tick() {
 		t.Fatalf("the connection ended (%v) while the peer's bytes waited unread", p.ending.cause)
 	}
 	if p.deadline <= time.Second {
@@ -65,7 +65,7 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 		}
 	}
 	p = silentFor()
-	if stop, _ := p.tick(); !stop || p.ending.cause != ErrPongTimeout {
+	if stop := p.tick(); !stop || p.ending.cause != ErrPongTimeout {
 		t.Fatalf("a silent peer was not dropped: stop %v, cause %v", stop, p.ending.cause)
 	}
 }

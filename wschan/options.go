@@ -49,12 +49,6 @@ func defaults() Options {
 	}
 }
 
-const (
-	// maxCloseWait bounds the close handshake: how long the middleware waits
-	// for the peer's close frame after sending its own.
-	maxCloseWait = 5 * time.Second
-)
-
 // Options configures a connection. Every field left at its zero value takes
 // its default, so a zero value cannot be set explicitly: LogLevel 0 means Info,
 // WriteWait 0 means 60 s, and a buffer size of 0 means 10.
@@ -234,10 +228,9 @@ func withDefaults(options []*Options) *Options {
 	return &o
 }
 
-// closeWait is how long the close handshake may take.
-func (o *Options) closeWait() time.Duration {
-	return min(o.WriteWait, maxCloseWait)
-}
+// closeWait is how long the close handshake may take: how long the
+// connection waits for the peer's close frame after sending its own.
+func (o *Options) closeWait() time.Duration { return min(o.WriteWait, 5*time.Second) }
 
 // logEvent writes one event at level, when that level is enabled. With
 // Slog it is a record under r's context whose message is msg, a constant,

@@ -284,7 +284,7 @@ func (p *pump) writeRun(e event) {
 		if e != evTimer {
 			p.active = time.Since(p.stats.born)
 		}
-		if stop, _ := p.handle(e); stop {
+		if p.handle(e) {
 			p.timer.Stop()
 			p.shutdown()
 			p.writer.Done()
@@ -339,14 +339,14 @@ func (p *pump) setTimer() {
 }
 
 // handle acts on one event of the write loop and reports whether the loop
-// is over.
-func (p *pump) handle(e event) (stop bool, err error) {
+// is over (the connection's ending is then recorded).
+func (p *pump) handle(e event) (stop bool) {
 	switch e {
 	case evValue:
-		err = p.writeBatch()
-		return err != nil, err
+		return p.writeBatch() != nil
 	case evSenderClosed:
-		return true, p.finish(senderClosedEnding())
+		p.finish(senderClosedEnding())
+		return true
 	case evDisconnect:
 		// Everything queued before the code goes out before the close
 		// frame. The sender holds at most its capacity of such values.
@@ -354,22 +354,22 @@ func (p *pump) handle(e event) (stop bool, err error) {
 			if !p.box.poll() {
 				break
 			}
-			if err := p.write(); err != nil {
-				return true, err
+			if p.write() != nil {
+				return true
 			}
 		}
 		r := p.decidedClose(p.ev.code)
-		return true, p.finish(disconnectEnding(r.code, r.reason))
+		p.finish(disconnectEnding(r.code, r.reason))
+		return true
 	case evTimer:
 		return p.tick()
-	default: // evStop
-		return true, nil
 	}
+	return true // evStop
 }
 
 // tick pings when a ping is due and checks the peer's silence when the
 // deadline is due, then sets the timer for whichever comes next.
-func (p *pump) tick() (stop bool, err error) {
+func (p *pump) tick() (stop bool) {
 	now := time.Since(p.stats.born)
 	if now >= p.nextPing {
 		p.ping()
@@ -386,13 +386,14 @@ func (p *pump) tick() (stop bool, err error) {
 			// (overloaded), not the peer silent.
 			p.deadline = now + p.PongWait
 		case now-last >= p.PongWait:
-			return true, p.finish(silentPeerEnding())
+			p.finish(silentPeerEnding())
+			return true
 		default:
 			p.deadline = last + p.PongWait
 		}
 	}
 	p.setTimer()
-	return false, nil
+	return false
 }
 
 // maxBatchValues bounds how many queued values one batch writes.

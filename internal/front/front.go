@@ -14,25 +14,14 @@ import (
 	"github.com/go-macaron/sockets/internal/kind"
 )
 
-// Channels are one upgraded connection's channels, made by the core.
-type Channels struct {
-	// Connection is the connection's *wschan.Connection.
-	Connection any
-	// Send and Recv are the sender and receiver, as chan T of the
-	// requested kind (chan string, chan []byte or chan *V).
-	Send, Recv reflect.Value
-}
+// Serve serves one request as wschan.Handler does: it checks and upgrades
+// r, answering w when a check fails; otherwise it hands bind the
+// connection (a *wschan.Connection) and its sender and receiver (chan
+// string, chan []byte or chan *V), runs next in this goroutine, and
+// returns once the connection has ended.
+type Serve func(w http.ResponseWriter, r *http.Request, bind func(conn any, send, recv reflect.Value), next func())
 
-// Endpoint serves the connections made with one set of options.
-type Endpoint interface {
-	// Serve checks and upgrades r. When a check fails it answers w and
-	// returns. Otherwise it makes the connection's channels for values of
-	// kind k (elem is the struct type V for JSON), hands them to bind,
-	// runs next in this goroutine, and returns once the connection has
-	// ended, as wschan.Handler does.
-	Serve(w http.ResponseWriter, r *http.Request, k kind.Kind, elem reflect.Type, bind func(Channels), next func())
-}
-
-// New returns the endpoint for options (a []*wschan.Options, of which
-// only the first is used). Package wschan sets it.
-var New func(options any) Endpoint
+// New returns the Serve of the connections made with options (a
+// []*wschan.Options, of which only the first is used) for values of kind
+// k; elem is the struct type V for JSON. Package wschan sets it.
+var New func(options any, k kind.Kind, elem reflect.Type) Serve
