@@ -87,7 +87,7 @@ type endpoint struct {
 }
 
 func newEndpoint(o *Options) *endpoint {
-	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0)}
+	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0), parker: park.Waiters{CasesEach: caseStop + 1}}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
 		o.logEvent(nil, LogLevelWarning, "AllowedOrigin is not anchored",
 			fmt.Sprintf(format, args...), slog.String("allowed_origin", o.AllowedOrigin))

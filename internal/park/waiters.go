@@ -27,6 +27,9 @@ type Waiter interface {
 type Waiters struct {
 	// PerGroup is how many waiters one goroutine waits for. Default: 16.
 	PerGroup int
+	// CasesEach is how many select cases each waiter has at most: a
+	// group's cases are allocated once, for PerGroup waiters. Default: 1.
+	CasesEach int
 
 	mu      sync.Mutex
 	free    []*group // groups with room
@@ -97,10 +100,12 @@ func (g *group) signal() {
 // run waits for the group's waiters until none is left.
 func (ws *Waiters) run(g *group) {
 	defer ws.running.Done()
-	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}}
 	const fixed = 1 // the wake case, before the waiters'
-	var waiters []Waiter
-	var first []int // where each waiter's cases start
+	n := ws.perGroup()
+	cases := make([]reflect.SelectCase, fixed, fixed+n*max(ws.CasesEach, 1))
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
+	waiters := make([]Waiter, 0, n)
+	first := make([]int, 0, n) // where each waiter's cases start
 	for {
 		ws.mu.Lock()
 		g.mu.Lock()
