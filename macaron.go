@@ -42,7 +42,7 @@ func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
 	c.Map((<-chan bool)(conn.Done))
 	// Whatever the chain writes from now on is discarded instead of
 	// reaching the hijacked connection.
-	hw := &hijackedWriter{}
+	hw := &hijackedWriter{header: make(http.Header)}
 	c.Resp = hw
 	c.MapTo(hw, (*http.ResponseWriter)(nil))
 }
@@ -58,27 +58,13 @@ type hijackedWriter struct {
 
 var _ macaron.ResponseWriter = (*hijackedWriter)(nil)
 
-func (w *hijackedWriter) Header() http.Header {
-	if w.header == nil {
-		w.header = make(http.Header)
-	}
-	return w.header
-}
-
-func (w *hijackedWriter) Write([]byte) (int, error) { return 0, http.ErrHijacked }
-
-func (w *hijackedWriter) WriteHeader(int) {}
-
-func (w *hijackedWriter) Flush() {}
-
+// What the chain writes goes nowhere; Status and Written tell of the 101.
+func (w *hijackedWriter) Header() http.Header                  { return w.header }
+func (w *hijackedWriter) Write([]byte) (int, error)            { return 0, http.ErrHijacked }
+func (w *hijackedWriter) WriteHeader(int)                      {}
+func (w *hijackedWriter) Flush()                               {}
 func (w *hijackedWriter) Push(string, *http.PushOptions) error { return http.ErrNotSupported }
-
-// Status reports 101, the status the upgrade was answered with.
-func (w *hijackedWriter) Status() int { return http.StatusSwitchingProtocols }
-
-// Written reports true: the response was the upgrade.
-func (w *hijackedWriter) Written() bool { return true }
-
-func (w *hijackedWriter) Size() int { return 0 }
-
-func (w *hijackedWriter) Before(macaron.BeforeFunc) {}
+func (w *hijackedWriter) Status() int                          { return http.StatusSwitchingProtocols }
+func (w *hijackedWriter) Written() bool                        { return true }
+func (w *hijackedWriter) Size() int                            { return 0 }
+func (w *hijackedWriter) Before(macaron.BeforeFunc)            {}

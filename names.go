@@ -80,9 +80,8 @@ type ByteSliceConnection struct {
 }
 
 // JSONConnection carries JSON values of the type given to JSON, as pointers:
-// every message the peer sends is decoded into a new *T on Receiver; every *T
-// put on Sender goes out as one text frame of encoding/json Encoder output
-// (with its trailing newline).
+// each message is decoded into a new *T on Receiver; each *T put on Sender
+// goes out as one text frame of encoding/json Encoder output.
 type JSONConnection struct {
 	*Connection
 

@@ -33,19 +33,16 @@ func ByteSliceMessages(options ...*Options) macaron.Handler {
 }
 
 // JSON is Messages for JSON values of bindStruct's type T: it injects
-// <-chan *T (each message from the peer decoded into a new *T) and
-// chan<- *T (each value goes out as one text frame of encoding/json Encoder
-// output, trailing newline included), with the same error, disconnect and
-// done channels. A value is encoded when the connection takes it from the
-// sender, as it is then. A message that does not decode ends the connection
-// with 1007; a value that cannot be encoded ends it with 1011 and sends
-// nothing.
+// <-chan *T (each message decoded into a new *T) and chan<- *T (each value
+// one text frame of encoding/json Encoder output, trailing newline
+// included, encoded when the connection takes it, as it is then), with the
+// same error, disconnect and done channels. A message that does not decode
+// ends the connection with 1007; a value that cannot be encoded, with 1011
+// and nothing sent.
 //
-// As in the original, the kind of T decides: a string kind (string or a named
-// string type) behaves exactly as Messages, and a slice kind exactly as
-// ByteSliceMessages, without JSON encoding (Handler follows the same rule,
-// except that a slice of anything but bytes is JSON there, since its
-// channels carry T itself). JSON(nil) panics.
+// As in the original, a T of string kind behaves exactly as Messages, and
+// of slice kind exactly as ByteSliceMessages (wschan.Handler differs only
+// there: a slice of anything but bytes is JSON). JSON(nil) panics.
 func JSON(bindStruct interface{}, options ...*Options) macaron.Handler {
 	if bindStruct == nil {
 		panic("sockets: JSON(nil): pass a value of the type to bind, such as JSON(Message{})")

@@ -17,14 +17,13 @@ import (
 // subscribes to the rooms it has members in, and hears only those.
 type Backplane interface {
 	// Run calls deliver with every message published to a room this
-	// server is subscribed to, until ctx is done, in publish order for
-	// each publisher and room, and resubscribes by itself when its
-	// connection fails. deliver may be called from several goroutines.
+	// server is subscribed to, in publish order per publisher and room,
+	// until ctx is done, resubscribing by itself when its connection
+	// fails. deliver may be called from several goroutines.
 	Run(ctx context.Context, deliver func(room string, msg []byte))
-	// Subscribe and Unsubscribe change the rooms this server hears. They
-	// are called under the hub's lock and must not wait for the network:
-	// the backplane notes the change and applies it soon after, in
-	// batches when many come at once. The last call for a room wins.
+	// Subscribe and Unsubscribe change the rooms this server hears. Called
+	// under the hub's lock, they must not wait for the network: the change
+	// is applied soon after, batched. The last call for a room wins.
 	Subscribe(room string)
 	Unsubscribe(room string)
 	// Publish sends each message to its room's subscribers, in order, and
@@ -141,10 +140,9 @@ func (b *bridge[T]) present(room, name string, here bool) {
 	}
 }
 
-// publish numbers, encodes and queues p for the backplane; a slow or
-// absent backplane never holds up the caller. A message that cannot be
-// queued still takes its sequence number, so that the other servers count
-// it as lost.
+// publish numbers, encodes and queues p for the backplane, never held up
+// by it. A message that cannot be queued still takes its sequence number,
+// so that the other servers count it as lost.
 func (b *bridge[T]) publish(room string, p *parcel[T], to string) error {
 	h := b.h
 	b.pubMu.Lock()

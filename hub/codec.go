@@ -111,16 +111,7 @@ type envelope struct {
 const envelopeVersion = "h1"
 
 func appendEnvelope(dst []byte, e envelope) []byte {
-	dst = append(dst, envelopeVersion...)
-	dst = append(dst, ' ')
-	dst = append(dst, e.node...)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, e.seq, 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, e.sentAt, 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendQuote(dst, e.to)
-	return append(dst, '\n')
+	return fmt.Appendf(dst, "%s %s %d %d %q\n", envelopeVersion, e.node, e.seq, e.sentAt, e.to)
 }
 
 var errEnvelope = errors.New("not a hub message")
@@ -149,5 +140,3 @@ func parseEnvelope(msg []byte) (envelope, error) {
 	e.body = body
 	return e, nil
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

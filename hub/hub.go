@@ -1,31 +1,21 @@
 // Package hub keeps rooms of WebSocket connections made with
 // github.com/go-macaron/sockets and broadcasts to them.
 //
-// A member joins a room with the channels the middleware injected into its
-// handler, and leaves when its done channel fires (or when it calls Leave).
-// Broadcasting never waits for a member: a value goes straight into the
-// member's sender when it has room, and into the member's backlog when it
-// has not. A member costs no goroutine of its own: a goroutine drains a
-// backlog only while there is one, and one goroutine watches the done
-// channels of up to 64 members.
+// A member joins a room with its connection's channels and leaves when its
+// done channel fires (or it calls Leave). Broadcasting never waits: a value
+// goes into the member's sender when it has room, else into its backlog. A
+// member costs no goroutine: one drains a backlog only while there is one,
+// and one watches the done channels of up to 64 members. A member that
+// keeps reading drains a burst and is never punished for it; one that stays
+// behind (more than QueueSize values waiting, for Patience, or MaxBacklog
+// at once) meets the Policy: its oldest values dropped, or a 1008 close.
 //
-// A burst (a thousand members joining at once, each join announced to the
-// room) fills backlogs for a moment; a member that keeps reading drains it
-// and is never punished for it. A member is behind when more than
-// QueueSize values wait for it; the hub's Policy (drop its oldest values,
-// or disconnect it with 1008) applies once it has stayed behind for
-// Patience, or at once when MaxBacklog values wait. Each action is counted
-// and logged, once per member for a disconnection.
-//
-// Rooms live in memory. With a Backplane (the Redis one is in the nested
-// module github.com/go-macaron/sockets/hub/redis), a server subscribes to a
-// room's channel while the room has a member on it, every broadcast is
-// also published there, and the other servers with members in the room
-// deliver it to them, so a room spans servers and each server hears only
-// its own rooms. Each message reaches each member once: a server delivers
-// its own broadcasts locally and ignores their echo, and every message
-// carries its publisher's sequence number for its room, by which the
-// receivers suppress duplicates and count what they missed (Stats.Lost).
+// With a Backplane (the Redis one is the nested module
+// github.com/go-macaron/sockets/hub/redis), rooms span servers and each
+// server hears only its own rooms. Each message reaches each member once:
+// a server delivers its own broadcasts locally and ignores their echo, and
+// the publisher's sequence number per room lets receivers drop duplicates
+// and count what they missed (Stats.Lost).
 package hub
 
 import (
@@ -39,6 +29,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,24 +80,20 @@ type Options struct {
 	// Policy applies to a member that stays behind. Default: DropOldest.
 	Policy Policy
 	// Logger receives a line per member the policy acted on (for
-	// DropOldest, at its 1st, 2nd, 4th, 8th... drop) and per failed
-	// publish or missed backplane message. Default: standard error with
-	// the prefix "[hub] ".
+	// DropOldest at its 1st, 2nd, 4th... drop), failed publish or missed
+	// backplane message. Default: standard error, prefix "[hub] ".
 	Logger *log.Logger
-	// Slog, when set, takes those lines instead of Logger, as records
-	// with a constant message and the room, member, counts and error as
-	// attributes.
+	// Slog, when set, takes those lines instead, as records with a
+	// constant message and attributes.
 	Slog *slog.Logger
 	// Backplane, when set, spans rooms across servers.
 	Backplane Backplane
-	// BackplaneBuffer bounds the bytes of the broadcasts waiting for the
-	// backplane (envelopes included), those being published among them:
-	// while the backplane is down or slow they wait here, in order. A
-	// broadcast that finds it full reaches this server's members only:
-	// Broadcast returns ErrBackplaneFull, it counts in PublishFailures, and
-	// the other servers count it in Lost. Default: 64 MiB, enough for a
-	// 30-second outage at 4000 broadcasts a second of 200-byte values
-	// (about 31 MB with their envelopes).
+	// BackplaneBuffer bounds the bytes of the broadcasts waiting, in order,
+	// for the backplane while it is down or slow (envelopes and those being
+	// published included). A broadcast that finds it full reaches this
+	// server's members only: Broadcast returns ErrBackplaneFull, it counts
+	// in PublishFailures, and the other servers count it in Lost. Default:
+	// 64 MiB (a 30-second outage at 4000 broadcasts/s of 200 bytes: 31 MB).
 	BackplaneBuffer int
 	// Server names this server in Presence. Default: the host name and
 	// the process id.
@@ -130,11 +117,9 @@ type Stats struct {
 	// BackplaneBuffer, failed by the backplane, or not encodable), which
 	// are lost to the other servers.
 	Published, PublishFailures int64
-	// Received counts messages from other servers, duplicates not
-	// included; Duplicates those suppressed because they had already
-	// arrived; Lost those known missed, from gaps in a publisher's
-	// sequence (a subscription cut while the publisher's messages went
-	// through, or the publisher's PublishFailures).
+	// Received counts messages from other servers, Duplicates those
+	// suppressed, Lost those known missed from gaps in a publisher's
+	// sequence (a subscription cut, or the publisher's PublishFailures).
 	Received, Duplicates, Lost int64
 	// BackplaneLag is the time between a publish and its arrival here,
 	// for the last message received (across servers, it includes their
@@ -177,7 +162,7 @@ func New[T any](opts Options) *Hub[T] {
 	_, _ = rand.Read(id[:])
 	if opts.Server == "" {
 		host, _ := os.Hostname()
-		opts.Server = host + ":" + itoa(int64(os.Getpid()))
+		opts.Server = host + ":" + strconv.Itoa(os.Getpid())
 	}
 	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), codec: newCodec[T](),
 		rooms: make(map[string]map[*Member[T]]struct{}), watchers: park.Waiters{PerGroup: watchGroup}}
@@ -210,19 +195,17 @@ func (h *Hub[T]) Rooms() []string {
 	return slices.Sorted(maps.Keys(h.rooms))
 }
 
-// Broadcast sends v to every member of room, on every server. It never
-// waits for a member or the backplane. It returns ErrBackplaneFull when v
-// reached this server's members but not the backplane (see
-// Options.BackplaneBuffer), or the error encoding v for the backplane.
+// Broadcast sends v to every member of room, on every server, never
+// waiting for a member or the backplane. It returns ErrBackplaneFull when v
+// reached this server's members but not the backplane, or the error
+// encoding v for the backplane.
 //
-// What the members receive is v as it is now, however it changes after
-// Broadcast returns, for the members that joined with JoinConn: a JSON
-// pointer is encoded once, here, for all of them and for the backplane; a
-// byte slice is copied once. A member that joined with Join gets v itself,
-// which its connection encodes when it takes it from the sender, as any
-// value put there (so v must not change until then). For a JSON type that
-// is not a pointer, every member's connection encodes its own copy of v;
-// maps, slices and pointers inside it are read then.
+// Members that joined with JoinConn receive v as it is now: a JSON pointer
+// is encoded once, here, for all of them and the backplane; a byte slice
+// is copied once. A member that joined with Join gets v itself, encoded
+// when its connection takes it from the sender (so v must not change until
+// then). A JSON value that is not a pointer is copied into each sender and
+// encoded when taken: maps, slices and pointers in it are read then.
 func (h *Hub[T]) Broadcast(room string, v T) error { return h.broadcast(room, v, nil, "") }
 
 // BroadcastOthers sends v to every member of room but except (usually the

@@ -3,6 +3,7 @@ package hub
 import (
 	"log/slog"
 	"math/bits"
+	"reflect"
 	"sync"
 
 	"sync/atomic"
@@ -38,24 +39,20 @@ type Member[T any] struct {
 	kicked atomic.Bool // the Disconnect policy has dealt with it
 }
 
-// Join adds a connection to room under name, with the channels the
-// middleware injected: values broadcast to the room go to sender; the
-// member leaves when done fires (the hub receives from done, which the
-// middleware closes right after its one value); disconnect is used by the
-// Disconnect policy. The connection encodes each value it gets when it
-// takes it from sender; JoinConn has a broadcast encoded once, at
-// Broadcast, for all members. Join is safe to call concurrently with
-// Close: once Close has begun it returns ErrClosed and changes nothing.
+// Join adds a connection to room under name, with its channels: broadcasts
+// go to sender, the member leaves when done fires, and the Disconnect
+// policy uses disconnect. The connection encodes each value when it takes
+// it from sender (JoinConn has a broadcast encoded once, at Broadcast).
+// Once Close has begun, Join returns ErrClosed and changes nothing.
 func (h *Hub[T]) Join(room, name string, sender chan<- T, disconnect chan<- int, done <-chan bool) (*Member[T], error) {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: sender, disconnect: disconnect, done: done})
 }
 
-// JoinConn adds the connection c to room under name, as Join does with its
-// channels, and sends it broadcasts as they were at Broadcast: a JSON
-// pointer is encoded once for all such members (and the backplane), and
-// each member's connection sends those bytes, in order with everything
-// else on its sender (see Broadcast). A Macaron handler makes c from the
-// channels and the *wschan.Connection injected into it.
+// JoinConn adds c to room under name, as Join does with its channels, and
+// sends it broadcasts as they were at Broadcast: a JSON pointer is encoded
+// once for all such members and the backplane, and each connection sends
+// those bytes in order with everything else on its sender. A Macaron
+// handler makes c from the channels and *wschan.Connection injected.
 func (h *Hub[T]) JoinConn(room, name string, c *wschan.Conn[T]) (*Member[T], error) {
 	return h.join(&Member[T]{Name: name, hub: h, room: room, sender: c.Sender, disconnect: c.Disconnect, done: c.Done,
 		conn: c.Connection})
@@ -91,10 +88,9 @@ func (h *Hub[T]) join(m *Member[T]) (*Member[T], error) {
 	return m, nil
 }
 
-// offer hands p to the member: into its sender if there is room and
-// nothing waits before it, else into its backlog. It reports whether the
-// member must be disconnected (the caller does it, outside the hub's
-// lock).
+// offer hands p to the member (its sender if it has room and nothing waits
+// before it, else its backlog), and reports whether the member must be
+// disconnected (the caller does it, outside the hub's lock).
 func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 	h := m.hub
 	m.mu.Lock()
@@ -240,3 +236,27 @@ func (m *Member[T]) Leave() {
 		h.unwatch(m)
 	})
 }
+
+// watchGroup is how many members one goroutine of the hub's watchers waits
+// for, so that a member costs no goroutine of its own.
+const watchGroup = 64
+
+// doneWatch is a member as the hub's watchers wait for it: on its done
+// channel, which makes it leave.
+type doneWatch[T any] struct{ m *Member[T] }
+
+// Cases implements park.Waiter: the member's done channel.
+func (w doneWatch[T]) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
+	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.m.done)})
+}
+
+// Woke implements park.Waiter: done fired, the member leaves.
+func (w doneWatch[T]) Woke(int, reflect.Value, bool) { w.m.Leave() }
+
+// watch has a watcher wait on m's done channel.
+func (h *Hub[T]) watch(m *Member[T]) {
+	m.watched = h.watchers.Park(doneWatch[T]{m})
+}
+
+// unwatch takes m off its watcher.
+func (h *Hub[T]) unwatch(m *Member[T]) { h.watchers.Unpark(m.watched) }

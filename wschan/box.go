@@ -80,18 +80,17 @@ func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect
 	}
 }
 
-// buildCases fills cases with the select cases of a write loop waiting on
-// send and ev.
-func buildCases(cases *[4]reflect.SelectCase, send reflect.Value, ev *events) {
-	*cases = [4]reflect.SelectCase{
-		caseSend:       {Dir: reflect.SelectRecv, Chan: send},
-		caseDisconnect: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
-		caseTimer:      {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
-		caseStop:       {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
-	}
+// appendCases appends the select cases of a write loop waiting on send and
+// ev. They are built afresh each time (nothing allocates), so a parked
+// connection keeps no copy of them.
+func appendCases(dst []reflect.SelectCase, send reflect.Value, ev *events) []reflect.SelectCase {
+	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: send},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)})
 }
 
-// Indexes into a box's select cases, in the order buildCases builds them.
+// Indexes into a box's select cases, in the order appendCases appends them.
 const (
 	caseSend = iota
 	caseDisconnect

@@ -12,11 +12,9 @@ import (
 )
 
 // chanBox carries values whose channels Go can type statically: strings
-// and byte slices for both fronts, and any JSON type T for the net/http
-// front. T's kind (internal/kind) decides the frames: a string kind is one
-// text frame of its bytes, a slice of bytes one binary frame, anything else
-// one text frame of JSON (encoding/json Encoder output, trailing newline
-// included, encoded before any frame is opened).
+// and byte slices for both fronts, any JSON type T for Handler. T's kind
+// (internal/kind) decides the frames: text, binary, or a text frame of
+// JSON encoded before any frame is opened.
 type chanBox[T any] struct {
 	send, recv chan T
 	in, out    T
@@ -34,11 +32,9 @@ func newChanBox[T any](send, recv chan T, bufs *sync.Pool, codec JSONCodec, prep
 	return b
 }
 
-// decode makes the value of one message: a new string or a new, non-nil
-// slice of its bytes, whatever the frame's type; or for JSON a new T, as
-// JSON(T{}) decodes into a new *T (for a pointer T, "null" gives a pointer
-// to the zero value), taking the first value of the message and ignoring
-// anything after it, as the original's Decoder did.
+// decode makes the value of one message, whatever the frame's type (see
+// kind.Decode); JSON takes the message's first value and ignores the rest,
+// as the original's Decoder did.
 func (b *chanBox[T]) decode(p []byte) (err error) {
 	if b.kind != kind.JSON {
 		b.in, _ = kind.Decode[T](b.kind, p, nil)
@@ -60,13 +56,8 @@ func jsonTarget(t reflect.Type) reflect.Type {
 }
 
 // encode returns the staged value's frame. A string's bytes are viewed
-// without copying: the transport only reads a server's outgoing payload (it
-// masks client frames alone), so the string is never written through this
-// view.
-// encode returns the staged value's frame. A string's bytes are viewed
-// without copying: the transport only reads a server's outgoing payload (it
-// masks client frames alone), so the string is never written through this
-// view.
+// without copying: the transport never writes to a server's payload (it
+// masks only client frames).
 func (b *chanBox[T]) encode() (websocket.MessageType, []byte, error) {
 	switch b.kind {
 	case kind.Text:
@@ -134,12 +125,8 @@ func (b *chanBox[T]) poll() bool {
 
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
 
-// appendCases builds the cases afresh (nothing allocates): a parked
-// connection keeps no copy of them.
 func (b *chanBox[T]) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
-	var cases [4]reflect.SelectCase
-	buildCases(&cases, reflect.ValueOf(b.send), ev)
-	return append(dst, cases[:]...)
+	return appendCases(dst, reflect.ValueOf(b.send), ev)
 }
 
 func (b *chanBox[T]) woke(chosen int, v reflect.Value, ok bool, ev *events) event {

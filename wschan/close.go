@@ -123,12 +123,10 @@ func (e ending) record(peer *websocket.CloseError) *CloseRecord {
 	return r
 }
 
-// closeCode maps a code the handler sent on its disconnect channel to what
-// goes on the wire. 1006 (abnormal closure) is not a wire code: the
-// connection is dropped without a frame, which the peer reports as 1006, as
-// the original's peers saw. 1005 sends an empty close frame, which the peer
-// reports as 1005. Other codes that cannot be sent become 1011; ok is false
-// for them.
+// closeCode maps a code the handler sent to what goes on the wire: 1006
+// drops the connection without a frame (the peer reports 1006, as the
+// original's peers saw), 1005 sends an empty close frame, and other codes
+// that cannot be sent become 1011, with ok false.
 func closeCode(code int) (act action, wire websocket.StatusCode, ok bool) {
 	switch {
 	case code == int(websocket.StatusAbnormalClosure):
@@ -198,9 +196,8 @@ func readEnding(err error) ending {
 	case isTransportError(err):
 		return readFailure(EndedByNetwork, actDrop, 0, err)
 	case strings.Contains(err.Error(), "control frame opClose"):
-		// An invalid close frame: the transport has answered it with
-		// 1002, and the peer, having sent its close, sends nothing more:
-		// waiting for another would only delay the end.
+		// An invalid close frame: the transport answered it with 1002, and
+		// the peer, having closed, sends nothing more.
 		return readFailure(EndedByPeer, actDrop, websocket.StatusProtocolError, err)
 	default:
 		// A protocol violation by the peer.

@@ -11,14 +11,12 @@ import (
 	"github.com/go-macaron/sockets/internal/frames"
 )
 
-// The transport answers a peer's close frame by echoing its code and
-// reason, whatever the reason holds. RFC 6455 8.1 says a close reason that
-// is not valid UTF-8 must fail the connection instead (Autobahn case
-// 7.5.1). The transport reads every byte through a closeGuard, which holds
-// back each close frame until it is whole and, when its reason is not
-// valid UTF-8, hands the transport a close frame of 1007 with a reason of
-// its own in its place: the transport then echoes that, and the invalid
-// bytes never go back on the wire.
+// The transport echoes a peer's close frame, whatever its reason holds;
+// RFC 6455 8.1 says a reason that is not valid UTF-8 must fail the
+// connection instead (Autobahn 7.5.1). The transport reads through a
+// closeGuard, which holds back each close frame until it is whole and, when
+// its reason is not valid UTF-8, hands over a 1007 close frame of its own
+// in its place: the transport echoes that, never the invalid bytes.
 
 // invalidCloseReason is the reason sent with 1007 for a close frame whose
 // reason is not valid UTF-8.
@@ -139,7 +137,7 @@ func (g *closeGuard) check(frame []byte) []byte {
 		return nil
 	}
 	g.invalid.Store(&websocket.CloseError{Code: websocket.StatusCode(binary.BigEndian.Uint16(plain)),
-		Reason: string(toValidUTF8(plain[2:]))})
+		Reason: string([]rune(string(plain[2:])))}) // each invalid byte as U+FFFD
 	out := append([]byte(nil), frame[0], frame[1]&0x80|byte(2+len(invalidCloseReason)))
 	out = append(out, key...)
 	out = binary.BigEndian.AppendUint16(out, uint16(websocket.StatusInvalidFramePayloadData))

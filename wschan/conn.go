@@ -24,10 +24,10 @@ type Connection struct {
 	// closed after Done. A normal close carries no value. Capacity 1.
 	Error chan error
 
-	// Disconnect takes a close code from the handler: the middleware
-	// writes every value already queued on the sender, then closes with
-	// that code (1006 drops the connection without a close frame; a code
-	// that cannot be sent becomes 1011). Capacity 1.
+	// Disconnect takes a close code from the handler: every value queued
+	// on the sender goes out, then a close frame with that code (1006
+	// drops the connection without one; a code that cannot be sent becomes
+	// 1011). Capacity 1.
 	Disconnect chan int
 
 	// Done receives true once, when the connection has ended (the socket is
@@ -69,28 +69,23 @@ func (c *Connection) CloseRecord() (r CloseRecord, ok bool) {
 	return CloseRecord{}, false
 }
 
-// Close ends the connection with code, as sending code on Disconnect does. It
-// does not wait for the end; Done fires when it is complete.
+// Close ends the connection with code, as sending code on Disconnect does,
+// without waiting; Done fires when it is complete.
 //
-// The first close asked for wins, code and reason together, whichever way
-// it was asked: Close, CloseWithReason, or a code on the disconnect channel
-// (which counts from the moment the connection takes it from the channel,
-// at once unless it is busy writing). Close returns nil when its request is
-// that first one, and ErrConnectionClosed when another came first or the
-// connection has ended; the connection may still end otherwise meanwhile
-// (the peer's close, a failure), as CloseRecord then tells.
+// The first close asked for wins, code and reason together: Close,
+// CloseWithReason, or a code on the disconnect channel (from when the
+// connection takes it, at once unless it is busy writing). Close returns
+// nil when its request is that first one, and ErrConnectionClosed when
+// another came first or the connection has ended. The connection may still
+// end otherwise meanwhile (the peer's close, a failure): see CloseRecord.
 func (c *Connection) Close(code int) error { return c.requestClose(code, "") }
 
-// CloseWithReason ends the connection with code and reason: what the
-// handler queued on its sender goes out first, then a close frame with both
-// (the disconnect channel carries a code only). The code is checked as a
-// code sent on Disconnect is (one that cannot go on the wire becomes 1011);
-// a reason that is not valid UTF-8 has each invalid byte replaced by
-// U+FFFD, and one over 123 bytes is cut on a rune boundary. As with Close,
-// the first request wins: it returns ErrConnectionClosed when a close was
-// already asked for or the connection has ended.
+// CloseWithReason is Close with a reason in the close frame. The code is
+// checked as on Disconnect (one that cannot be sent becomes 1011); each
+// invalid UTF-8 byte of reason is replaced by U+FFFD, and a reason over 123
+// bytes is cut on a rune boundary.
 func (c *Connection) CloseWithReason(code int, reason string) error {
-	return c.requestClose(code, truncateReason(string(toValidUTF8([]byte(reason)))))
+	return c.requestClose(code, truncateReason(string([]rune(reason))))
 }
 
 // closeRequest is a close asked for by the handler.

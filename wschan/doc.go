@@ -1,14 +1,13 @@
 // Package wschan binds a WebSocket connection to Go channels for any
-// net/http server or router: Handler[T] checks and upgrades each request and
-// hands the connection's channels to a function as a Conn[T]. It is the core
-// of github.com/go-macaron/sockets, whose Macaron middleware (a drop-in for
-// the original go-macaron/sockets) injects the same channels; it imports no
-// Macaron. It is built on github.com/coder/websocket; the sockettest package
-// tests handlers of either front.
+// net/http server or router. It is the core of github.com/go-macaron/sockets,
+// whose Macaron middleware (a drop-in for the original go-macaron/sockets)
+// injects the same channels; it imports no Macaron. It is built on
+// github.com/coder/websocket; package sockettest tests handlers of either
+// front.
 //
-// Handler[T] checks the request (method GET, an allowed Origin, a valid
-// handshake), upgrades it and hands five channels over in a Conn[T], with
-// the *Connection:
+// Handler[T] checks each request (method GET, an allowed Origin, a valid
+// handshake), upgrades it and hands five channels to a function in a
+// Conn[T], with the *Connection:
 //
 //	<-chan T      Receiver: what the peer sends
 //	chan<- T      Sender: what to send to the peer
@@ -29,17 +28,14 @@
 // value the handler queued on its sender before a close code or the sender's
 // close is written before the close frame.
 //
-// The handler learns of the end once: the cause of an abnormal end is put on
-// the error channel first, then done receives true and is closed, then the
-// error channel is closed. A normal close (1000 or 1001 from either side)
-// carries no error. By the time done fires the socket is closed and the
-// read loop and any ping have returned; the write loop, which sends done,
-// then closes done and the error channel and returns; Connection.CloseRecord
-// then tells who ended the connection, with the close code and reason and
-// the cause. The receiver is never closed: values left in it stay readable
-// after done. The sender is never closed by the package: it accepts as
-// many values as its buffer holds after done, and a send after that blocks,
-// so a handler must stop sending once done fires.
+// The handler learns of the end once: the cause of an abnormal end on the
+// error channel first (a normal close, 1000 or 1001 from either side,
+// carries none), then true on done, then both closed. By then the socket is
+// closed and the connection's other goroutines have returned, and
+// Connection.CloseRecord tells who ended it, with the code, reason and
+// cause. The receiver is never closed: values left in it stay readable.
+// The sender is never closed by the package; after done it takes what its
+// buffer holds and then blocks, so a handler stops sending once done fires.
 //
 // A handler that returns without waiting for done leaves the connection open
 // and served, as in the original; Handler returns once the connection has

@@ -13,13 +13,11 @@ import (
 )
 
 // upgradeWriter is the ResponseWriter handed to the transport's Accept. The
-// transport sets the handshake's headers on it and writes the 101; both stay
-// here: the 101 goes out on the hijacked connection with those headers alone,
-// so nothing that earlier middleware set on the response (a session's
-// Set-Cookie, gzip's Content-Encoding, CORS headers) and no Date reaches the
-// client, as with the original. It also keeps hold of the hijacked
-// connection, so that the middleware can bound the close handshake, and
-// routes every write through a writeConn.
+// 101 goes out on the hijacked connection with the handshake's headers
+// alone, so nothing earlier middleware set on the response (a session's
+// Set-Cookie, gzip's Content-Encoding, CORS) and no Date reaches the
+// client, as with the original. It keeps the hijacked connection, and
+// routes every read and write through a writeConn.
 type upgradeWriter struct {
 	http.ResponseWriter
 	writeWait time.Duration
@@ -65,9 +63,8 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.raw = raw
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
-	// Every byte the transport reads passes the close guard, the ones the
-	// server had buffered past the request included, and with parking the
-	// read gate too.
+	// Every byte the transport reads, those the server had buffered past
+	// the request included, passes the close guard (and the read gate).
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	conn.prefix = bytes.Clone(buffered)
 	_, _ = brw.Reader.Discard(len(buffered))
@@ -88,19 +85,14 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const maxBatch = 64 << 10
 
 // writeConn is the hijacked connection as the transport reads it (through
-// the read gate, internal/park), writes to it and closes it. It bounds every
-// write to the socket by writeWait, whichever goroutine writes (messages,
-// pings, pongs, close frames): setting a deadline does not allocate, unlike
-// the cancellable context the transport would otherwise need per write. Between beginBatch and endBatch it also
-// gathers what is written, so that the frames of several queued messages
-// (and a large message's header and payload) reach the socket in one system
-// call.
-//
-// Whatever a write reported as written reaches the socket before the socket
-// is closed: Close flushes the batch first. The transport answers a peer's
-// close frame from the read loop, while the write loop may hold a batch
-// open, and closes the socket right after the reply; without the flush the
-// reply and the batched messages before it were lost.
+// the close guard and the read gate), writes to it and closes it. It bounds
+// every write by writeWait, whoever writes (a deadline does not allocate,
+// unlike a cancellable context per write). Between beginBatch and endBatch
+// it gathers writes, so that several queued messages reach the socket in
+// one system call. What a write reported as written reaches the socket
+// before it is closed: Close flushes the batch first (the transport
+// answers a peer's close frame from the read loop, and closes the socket
+// right after, while the write loop may hold a batch open).
 type writeConn struct {
 	net.Conn
 	writeWait time.Duration

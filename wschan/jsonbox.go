@@ -14,9 +14,6 @@ type jsonBox struct {
 	send, recv reflect.Value // chan *T
 	in, out    reflect.Value // *T
 	jsonOut
-
-	cases    [4]reflect.SelectCase
-	casesFor *events
 }
 
 func (b *jsonBox) decode(p []byte) error {
@@ -47,20 +44,13 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *jsonBox) wait(ev *events) event {
-	chosen, v, ok := reflect.Select(b.selectCases(ev))
+	var cases [caseStop + 1]reflect.SelectCase
+	chosen, v, ok := reflect.Select(b.appendCases(cases[:0], ev))
 	return b.woke(chosen, v, ok, ev)
 }
 
-func (b *jsonBox) selectCases(ev *events) []reflect.SelectCase {
-	if b.casesFor != ev {
-		buildCases(&b.cases, b.send, ev)
-		b.casesFor = ev
-	}
-	return b.cases[:]
-}
-
 func (b *jsonBox) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
-	return append(dst, b.selectCases(ev)...)
+	return appendCases(dst, b.send, ev)
 }
 
 func (b *jsonBox) woke(chosen int, v reflect.Value, ok bool, ev *events) event {

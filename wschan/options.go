@@ -65,19 +65,17 @@ type Options struct {
 	// SkipLogging turns logging off.
 	SkipLogging bool
 
-	// WriteWait bounds each write to the socket (messages, pings and close
-	// frames). A write that has not completed within it fails, and the
-	// connection ends with the cause on the error channel. Default: 60 s.
-	// It also bounds the close handshake, to at most 5 s.
+	// WriteWait bounds each write to the socket (messages, pings, close
+	// frames): a write not done within it ends the connection, with the
+	// cause on the error channel. It also bounds the close handshake, to at
+	// most 5 s. Default: 60 s.
 	WriteWait time.Duration
 
-	// PongWait is how long the peer may stay silent: when no byte from it
-	// (of a message, however large and slow, or of a pong) has been read
-	// for this long, the peer is taken for dead and the connection is
-	// dropped. Time during which the handler holds back delivery (its
-	// receiver is full) does not count as silence, nor does a deadline
-	// that passes while the peer's bytes wait unread in the socket (a
-	// server behind on its reads; Linux). Default: 60 s.
+	// PongWait is how long the peer may stay silent (no byte read from it,
+	// of a message however slow, or of a pong) before it is taken for dead
+	// and dropped. Neither time during which the handler holds back
+	// delivery (its receiver full) nor a deadline that passes while the
+	// peer's bytes wait unread in the socket (Linux) counts. Default: 60 s.
 	PongWait time.Duration
 
 	// PingPeriod is the interval between pings. It must be shorter than
@@ -99,101 +97,80 @@ type Options struct {
 	RecvChannelBuffer int
 
 	// AllowedOrigin is a regular expression the request's Origin header
-	// must match. Every {{word}} in it (conventionally {{host}}) stands for
-	// the request's Host header, taken literally. As in the original, the
-	// pattern is searched anywhere in the Origin: "." admits every
-	// non-empty Origin, and `example\.com` admits http://notexample.com
-	// too. Anchor it ("^https://example\.com$") to admit whole matches
-	// only; building the handler logs a Warning for a pattern that is not
-	// anchored at both ends. A request without an Origin header is
-	// rejected unless the pattern matches the empty string (".*" does).
-	// Default: "https?://{{host}}$", which admits exactly the request's own
-	// host over http or https (it is matched whole, closing the original's
-	// prefix bypass). An invalid pattern panics when the handler is built.
-	// The check compiles nothing per request and keeps nothing per Host.
+	// must match; every {{word}} in it (conventionally {{host}}) stands for
+	// the request's Host, taken literally. As in the original, it is
+	// searched anywhere in the Origin ("." admits every non-empty Origin,
+	// `example\.com` admits http://notexample.com): anchor it
+	// ("^https://example\.com$"), or building the handler logs a Warning.
+	// A request without Origin is rejected unless the pattern matches ""
+	// (".*" does). Default: "https?://{{host}}$", matched whole (closing
+	// the original's prefix bypass). An invalid pattern panics when the
+	// handler is built. Nothing is compiled per request or kept per Host.
 	AllowedOrigin string
 
 	// Context, when set, bounds every connection made with these options:
-	// cancelling it closes each of them with 1001 (going away), as when a
-	// server shuts down. Default: none; connections live until they end on
-	// their own. This field is an addition; the original had none.
+	// cancelling it closes each with 1001 (going away), as at a server's
+	// shutdown. Default: none. An addition, as are the fields below.
 	Context context.Context
 
-	// Subprotocols lists the subprotocols the server speaks, in order of
-	// preference: the first of them that the client offers in
-	// Sec-WebSocket-Protocol (compared without regard to case) is
+	// Subprotocols lists the subprotocols the server speaks, by preference:
+	// the first that the client offers (compared without regard to case) is
 	// selected, put on the 101 and reported by Connection.Subprotocol. A
-	// client that offers none of them still connects, with no subprotocol,
-	// unless SubprotocolRequired is set. Default: none, as the original
-	// (offered subprotocols are ignored). An addition.
+	// client that offers none connects without one, unless
+	// SubprotocolRequired is set. Default: none (offers are ignored).
 	Subprotocols []string
 
-	// SubprotocolRequired rejects, with 400 and a reason naming what the
-	// server speaks, a client that offers none of Subprotocols (or for
-	// which ChooseSubprotocol chooses none); the next handler is not
-	// called. An addition.
+	// SubprotocolRequired rejects with 400, naming what the server speaks, a
+	// client that offers none of Subprotocols (or for which
+	// ChooseSubprotocol chooses none); the handler is not called.
 	SubprotocolRequired bool
 
 	// ChooseSubprotocol, when set, chooses the subprotocol per request
-	// instead of Subprotocols: it gets the request and the offered
-	// subprotocols and returns the one to select ("" for none), or an
-	// error to reject the request with 400 and the error's text. It serves
-	// the "token in Sec-WebSocket-Protocol" pattern of browser clients,
-	// which cannot set other headers. It must return one of the offered
-	// values. An addition.
+	// instead of Subprotocols: one of offered, "" for none, or an error to
+	// reject the request with 400 and its text. It serves browser clients
+	// that pass a token in Sec-WebSocket-Protocol.
 	ChooseSubprotocol func(r *http.Request, offered []string) (string, error)
 
-	// Slog, when set, takes every log line instead of Logger, as a
-	// structured record: the level mapped (Error, Warning as Warn, Info,
-	// Debug), the message without the original's brackets, and attributes
-	// (remote, and at the end of a connection by, code, reason, the bytes
-	// and messages each way, and cause). Its handler decides which levels
-	// are written: LogLevel is not consulted, SkipLogging still silences
-	// everything. Default: none; the original's text lines go to Logger. An
-	// addition.
+	// Slog, when set, takes every log line instead of Logger, as a record
+	// under the request's context: a constant message, the level mapped
+	// (Warning as Warn), and attributes (remote; at the end by, code,
+	// reason, clean, messages and bytes each way, cause). Its handler
+	// decides the levels: LogLevel is not consulted; SkipLogging silences.
 	Slog *slog.Logger
 
-	// Trace, when set, observes every connection made with these options:
-	// its Upgraded hook runs once the connection is upgraded, its Ended
-	// hook once the connection has ended (CloseRecord and Stats are then
-	// final). It is the one way to observe connections: Metrics.Trace
-	// returns the trace that feeds a Metrics, and a trace attached to the
-	// request's context (WithConnTrace, as the sockettest kit does) runs
-	// too, after this one. An addition.
+	// Trace, when set, observes every connection made with these options
+	// (Upgraded, then Ended once CloseRecord and Stats are final). It is
+	// the one way to observe connections: Metrics.Trace feeds a Metrics,
+	// and a trace in the request's context (WithConnTrace, as sockettest
+	// uses) runs too, after this one.
 	Trace *ConnTrace
 
-	// ParkAfter is how long a connection stays idle (nothing to read,
-	// nothing to send) before its read and write loops give up their
-	// goroutines: a parked connection costs about one goroutine (the
-	// handler's) and a few kilobytes, and wakes at its next event, which
-	// it handles exactly as an unparked one would. Read parking needs
-	// Linux and a plain TCP or Unix socket, found through wrappers that
-	// embed the net.Conn or return it from a NetConn method; elsewhere the
-	// read loop keeps its goroutine. Default: one second. A negative value
-	// turns parking off. An addition.
+	// ParkAfter is how long a connection stays idle before its read and
+	// write loops give up their goroutines: parked, it costs about one
+	// goroutine (the handler's) and a few kilobytes, and handles its next
+	// event exactly as an unparked one would. Read parking needs Linux and
+	// a TCP or Unix socket, found through wrappers that embed the net.Conn
+	// or return it from NetConn; elsewhere the read loop keeps its
+	// goroutine. Default: one second; negative turns parking off.
 	ParkAfter time.Duration
 
 	// Compression negotiates permessage-deflate (RFC 7692) with clients
-	// that offer it (browsers do). Each compressed message goes out as a
-	// single frame; the size of a message after decompression is bounded
-	// by MaxMessageSize as before (a decompression bomb gets 1009 without
-	// being inflated past it). Without context takeover, which is the
-	// default, each message is compressed on its own, at the cost of a
-	// worse ratio on small messages and some CPU, but no memory per idle
-	// connection. Do not compress secrets together with data an attacker
-	// controls over TLS (CRIME, BREACH). Default: off, as the original.
-	// An addition.
+	// that offer it (browsers do); a message is one frame, and its size
+	// after decompression is bounded by MaxMessageSize (a decompression
+	// bomb gets 1009 without being inflated past it). Without context
+	// takeover (the default) each message is compressed on its own: a worse
+	// ratio on small ones, no memory per idle connection. Do not compress
+	// secrets with attacker-controlled data over TLS (CRIME, BREACH).
+	// Default: off.
 	Compression bool
 
 	// CompressionContextTakeover keeps the compression window from one
-	// message to the next in each direction: a better ratio on streams of
-	// similar small messages, at about 1.2 MiB of flate state per
-	// connection. Only with Compression. An addition.
+	// message to the next: a better ratio on similar small messages, at
+	// about 1.2 MiB of flate state per connection. Only with Compression.
 	CompressionContextTakeover bool
 
 	// CompressionThreshold is the size under which a message goes out
-	// uncompressed. Default (0): 512 bytes without context takeover, 128
-	// with, the transport's defaults. An addition.
+	// uncompressed. Default: 512 bytes without context takeover, 128 with.
 	CompressionThreshold int
 
 	// JSONCodec encodes and decodes JSON values. Default: FastJSON, which

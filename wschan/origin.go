@@ -18,19 +18,17 @@ const hostMark = "\x00"
 // maxHostTries bounds the places in one Origin where the Host is tried.
 const maxHostTries = 8
 
-// originPolicy decides whether a request's Origin is allowed. Its work and
-// memory are bounded by the Origin and Host alone and nothing is kept per
-// request: the default policy is two string comparisons, and a user pattern
-// is compiled once, at construction. The request's Host takes part in a
-// match through hostMark: every placeholder of the pattern becomes the mark,
-// and every occurrence of the Host in the Origin becomes the mark too, so
-// the pattern sees the Host as one literal whatever characters it holds
-// (the original spliced it in unquoted, so its dots matched anything). With
-// one placeholder, each place the Host occurs in the Origin is tried on its
-// own (up to maxHostTries), which gives exactly the result of the pattern
-// with the Host quoted in, as long as the pattern's other parts do not have
-// to match the Host's own text; an Origin holding the Host more often than
-// that has every occurrence marked at once, which can only reject more.
+// originPolicy decides whether a request's Origin is allowed, with work and
+// memory bounded by the Origin and Host, nothing kept per request: the
+// default policy is two string comparisons, and a user pattern is compiled
+// once. The Host takes part through hostMark: each placeholder of the
+// pattern and each occurrence of the Host in the Origin become the mark, so
+// the pattern sees the Host as one literal (the original spliced it in
+// unquoted, its dots matching anything). With one placeholder, each place
+// the Host occurs is tried on its own (up to maxHostTries), which gives the
+// result of the pattern with the Host quoted in unless the pattern's other
+// parts must match the Host's own text; past that, every occurrence is
+// marked at once, which can only reject more.
 type originPolicy struct {
 	// byDefault is the default pattern: the Origin must be exactly
 	// "http://" or "https://" followed by the Host.

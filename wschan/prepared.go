@@ -21,20 +21,18 @@ type preparedFrame struct {
 	uses  int // times v is on its way (a connection in a room twice)
 }
 
-// Prepare says that v, when the connection's write loop takes it from the
-// sender, goes out as frame (a JSON connection's text frame, as its codec
-// writes it), instead of being encoded then; err, if not nil, is what
-// encoding v failed with, and the connection then ends as when its own
-// encoding fails (1011, nothing sent). It is how package hub sends a
-// broadcast that it encoded once, at Broadcast, to many connections, in
-// order with everything else on their senders (as gorilla/websocket's
-// PreparedMessage).
+// Prepare says that v, when the connection takes it from the sender, goes
+// out as frame (a JSON text frame as its codec writes it) instead of being
+// encoded then; a non-nil err is what encoding v failed with, and the
+// connection then ends as when its own encoding fails (1011, nothing
+// sent). It is how package hub sends a broadcast encoded once to many
+// connections, in order with everything else on their senders (as
+// gorilla/websocket's PreparedMessage).
 //
 // v must be a pointer (anything else is ignored) that the caller puts on
 // this connection's sender after Prepare, once per call, and that nothing
 // else sends there; frame must not change afterwards. A v that will not be
-// sent after all is forgotten with Unprepare, once per Prepare. A value
-// nobody prepared is encoded when the write loop takes it, as it is then.
+// sent is forgotten with Unprepare, once per Prepare.
 func (c *Connection) Prepare(v any, frame []byte, err error) {
 	if v == nil || reflect.TypeOf(v).Kind() != reflect.Pointer {
 		return

@@ -22,31 +22,27 @@ import (
 var errEnded = errors.New("sockets: connection ended")
 
 // pump runs one connection: a read loop and the pings in an errgroup, and a
-// write loop, under a context of the connection's own. Whichever loop sees
+// write loop, under a context of the connection's own. The loop that sees
 // the end first records it (finish), which cancels the context; the write
-// loop then shuts the connection down (shutdown): it closes the socket as
-// the recorded ending says, waits for the group (the read loop and any
-// ping), and tells the handler. Shutting down from the write loop, rather
-// than from a third goroutine, saves a goroutine stack per connection.
+// loop then shuts the connection down (shutdown: close the socket as the
+// ending says, wait for the group, tell the handler), which saves the
+// stack of a third goroutine.
 //
-// Either loop may park while idle (internal/park): its goroutine
-// returns and a new one takes over at its next event. The write loop's
-// life is counted by a WaitGroup of its own (writer); a parked read loop
-// has left the group, and the read parker starts it in the group again,
-// under its lock, so that shutdown's unpark and its wait for the group come
-// after any such start.
+// Either loop may park while idle (internal/park): its goroutine returns
+// and a new one takes over at its next event. The write loop is counted by
+// a WaitGroup of its own (writer); a parked read loop has left the group,
+// and the read parker starts it in the group again under its lock, so that
+// shutdown's unpark and its wait for the group come after any such start.
 //
-// Why the group is a plain errgroup.Group, not errgroup.WithContext, and
-// its error is not read: the end of a connection is more than the first
-// error. It is an ending (who ended it, the close code and reason to send,
-// the cause for the handler), and the first one wins whichever goroutine
-// finds it, the write loop included, which is outside the group because it
-// outlives it (it shuts the connection down and waits for the group). So
-// finish decides the end, once, and cancels the connection's context
-// itself; a loop then returns errEnded, which the group need not report.
-// The group gives what it does well: Go and Wait over a set of goroutines
-// that changes while the connection lives (pings come and go, a parked
-// read loop leaves it and is started in it again).
+// Why a plain errgroup.Group whose error is not read, not WithContext: the
+// end of a connection is more than the first error. It is an ending (who
+// ended it, the close code and reason, the cause for the handler), the
+// first one wins wherever it is found, the write loop included, and that
+// loop is outside the group because it outlives it. So finish decides the
+// end, once, and cancels the context itself; a loop then returns errEnded,
+// which the group need not report. The group gives Go and Wait over a set
+// of goroutines that changes while the connection lives (pings come and
+// go, a parked read loop leaves and is started again).
 type pump struct {
 	*Connection
 	ws   *websocket.Conn
@@ -140,11 +136,11 @@ func (p *pump) readEnding(err error) ending {
 	return readEnding(err)
 }
 
-// notePeerAnswer records the peer's answer to our close frame when the
-// transport read it inside Close rather than the read loop: Close returns
-// the answer when its code differs from ours, and nothing when it is the
-// same, in which case the read loop then found the connection closed (its
-// reason is not known then). Call it after the read loop has returned.
+// notePeerAnswer records the peer's answer to our close frame when Close,
+// not the read loop, read it: Close returns the answer when its code
+// differs from ours, and nothing when it is the same (the read loop then
+// found the connection closed; the reason is not known). Call it after the
+// read loop has returned.
 func (p *pump) notePeerAnswer(e ending, closeErr error) {
 	if e.act != actClose || p.peerClose.Load() != nil {
 		return
@@ -168,13 +164,11 @@ func (p *pump) touch() {
 func (p *pump) onPong(context.Context, []byte) { p.touch() }
 
 // readLoop reads messages, decodes them and delivers them to the receiver.
-// While the receiver is full it holds one value and reads no further, so the
-// peer meets TCP back-pressure and memory stays bounded; the silence
-// deadline is suspended meanwhile, since unread pongs are not the peer's
-// fault. It never blocks past the connection's end. Once reads have been
-// idle for parkAfter between two messages, it parks (internal/park): its
-// goroutine returns, and the read parker runs readLoop again, in a new one,
-// when the socket is readable, in the group again.
+// While the receiver is full it holds one value and reads no further (TCP
+// back-pressure, bounded memory; unread pongs are then not the peer's
+// silence). It never blocks past the connection's end. Idle for parkAfter
+// between two messages, it parks: the read parker runs it again, in a new
+// goroutine in the group, when the socket is readable.
 func (p *pump) readLoop() error {
 	for {
 		p.out.rd.AtStart.Store(true)
@@ -250,23 +244,19 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 }
 
 // writeLoop starts the write loop, which writes what the handler sends,
-// pings the peer, watches the silence deadline, and ends the connection
-// when the handler closes its sender or sends a close code. writeRun waits
-// for its events and handle acts on each; once idle for parkAfter, the
-// loop hands its wait to the parker and its goroutine returns.
+// pings, watches the silence deadline, and ends the connection when the
+// handler closes its sender or sends a close code.
 func (p *pump) writeLoop() {
-	// One timer serves the pings, the silence deadline and parking, all
-	// kept as durations since the connection was born.
+	// One timer serves pings, the silence deadline and parking, all as
+	// durations since the connection was born.
 	p.nextPing, p.deadline = p.PingPeriod, p.PongWait
 	p.ev = events{disconnect: p.Disconnect, stop: p.ctx.Done()}
 	p.timer = time.NewTimer(time.Hour)
 	p.ev.timer = p.timer.C
 	p.setTimer()
-	// It runs from the start, and parks once idle: a connection that ends
-	// within a second (a burst of short-lived ones) never touches the
-	// parker. A loop that starts late (after a slow Upgraded hook), the
-	// connection idle for parkAfter already, parks at once instead of
-	// keeping its goroutine until its first event.
+	// It runs from the start (a connection that ends within a second never
+	// touches the parker), and parks at once if it starts late, the
+	// connection idle for parkAfter already (a slow Upgraded hook).
 	if p.idleEnough() {
 		p.stats.writeParks.Add(1)
 		p.parker.Park(p)
@@ -275,10 +265,9 @@ func (p *pump) writeLoop() {
 	go func() { p.writeRun(p.box.wait(&p.ev)) }()
 }
 
-// writeRun handles e and the events after it, until the connection ends
-// (it then shuts it down) or the loop has been idle for parkAfter (it then
-// parks, and the parker calls writeRun again with the next event, in a new
-// goroutine).
+// writeRun handles e and the events after it until the connection ends
+// (it then shuts it down) or the loop has been idle for parkAfter (it
+// parks; the parker calls it again, in a new goroutine, at the next event).
 func (p *pump) writeRun(e event) {
 	for {
 		if e != evTimer {
@@ -443,10 +432,9 @@ func (p *pump) write() error {
 	return p.finish(writeEnding(err))
 }
 
-// logEnd logs the end: as the original's text lines (the ending's line,
-// then "Connection closed"), or, with Options.Slog, as one record
-// "Connection closed" with the ending's level, and the ending's words, the
-// close record and the figures as attributes.
+// logEnd logs the end: as the original's text lines (the ending's, then
+// "Connection closed"), or with Options.Slog as one record "Connection
+// closed" at the ending's level, the rest as attributes.
 func (p *pump) logEnd(e ending, r *CloseRecord) {
 	if p.Slog == nil {
 		if e.msg != "" {
@@ -474,27 +462,25 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 }
 
 // validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
-// so that the server never sends a text frame a browser must fail the
-// connection for (RFC 6455 8.1); the first time per connection is logged.
-// Only a Messages value can need it: encoding/json writes valid UTF-8.
+// so that no text frame makes a browser fail the connection (RFC 6455
+// 8.1), logged once per connection. Only strings can need it.
 func (p *pump) validText(frame []byte) []byte {
 	if p.replacedUTF8.CompareAndSwap(false, true) {
 		const msg = "A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)"
 		p.logEvent(p.request, LogLevelWarning, msg, msg)
 	}
-	return toValidUTF8(frame)
+	return []byte(string([]rune(string(frame)))) // each invalid byte becomes U+FFFD
 }
 
 // maxPings bounds the pings awaiting their pong at once.
 const maxPings = 2
 
 // ping sends one ping in a goroutine of its own, since the transport's Ping
-// waits for the pong, and a ping must never hold back a message. The
-// goroutine waits for the pong at most one PingPeriod (or PongWait, if
-// shorter): whether the peer answers is the silence deadline's to judge,
-// through the pong callback, so no ping waits on another and one goes out
-// every PingPeriod even while no pong can be read (the handler holds back
-// delivery), as proxies that drop idle connections need.
+// waits for the pong and a ping must not hold back a message. It waits at
+// most one PingPeriod (or PongWait): the silence deadline judges whether
+// the peer answers, so a ping goes out every PingPeriod even while no pong
+// can be read (delivery held back), as proxies that drop idle connections
+// need.
 func (p *pump) ping() {
 	if p.pings.Add(1) > maxPings {
 		p.pings.Add(-1)
@@ -521,10 +507,9 @@ func (p *pump) ping() {
 	})
 }
 
-// shutdown runs when the write loop returns, whatever ended the connection:
-// it closes the socket as the ending says, waits for the read loop and any
-// ping, then tells the handler: the cause on the error channel first, then
-// done.
+// shutdown runs when the write loop returns: it closes the socket as the
+// ending says, waits for the read loop and any ping, then tells the
+// handler (the cause on the error channel first, then done).
 func (p *pump) shutdown() {
 	// Only if nothing else ended it: the base context was cancelled. It
 	// also cancels the context, so a read loop waiting to deliver gives up.

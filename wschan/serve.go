@@ -13,10 +13,9 @@ import (
 	"github.com/go-macaron/sockets/internal/park"
 )
 
-// Conn is one WebSocket connection as the net/http front hands it to a
-// handler: the channels the Macaron constructors inject, with the same
-// capacities, lifetime and guarantees, and the Connection and the request
-// it was upgraded from.
+// Conn is one WebSocket connection as Handler hands it over: the channels
+// the Macaron constructors inject, with the same capacities, lifetime and
+// guarantees, the Connection and the request.
 type Conn[T any] struct {
 	// Receiver carries every message from the peer. It is never closed:
 	// values still in it when Done fires stay readable.
@@ -41,21 +40,18 @@ type Conn[T any] struct {
 }
 
 // Handler returns an http.Handler that serves a WebSocket on every request
-// and hands h the connection's channels, for any net/http server or router
-// (http.ServeMux, chi, gorilla/mux, echo's and gin's net/http adapters).
-// The kind of T decides the frames, by the rule JSON(T{}) follows: a type
-// of string kind (string or a named string type) is one text frame per
-// value, a slice of bytes ([]byte or a named type of it) one binary frame,
-// and any other T is JSON (one text frame of encoding/json Encoder output
-// per value, trailing newline included; a message that does not decode
-// ends the connection with 1007). A value put on Sender is encoded when the
-// connection takes it from there, as it is then.
+// and hands h the connection's channels, for any net/http server or router.
+// The kind of T decides the frames, as for JSON(T{}): a string kind is one
+// text frame per value, a slice of bytes one binary frame, any other T one
+// text frame of JSON (encoding/json Encoder output, trailing newline
+// included; a message that does not decode ends the connection with 1007).
+// A value put on Sender is encoded when the connection takes it, as it is
+// then.
 //
-// The checks before the upgrade are the Macaron constructors': a method
-// other than GET gets 405, a disallowed Origin 403, an invalid handshake
-// 400, each with a plain-text reason, and h is not called. The handler runs
-// in the request's goroutine, which returns only once the connection has
-// ended, as with the Macaron constructors. Only the first Options argument
+// As with the Macaron constructors, a method other than GET gets 405, a
+// disallowed Origin 403, an invalid handshake 400, each with a plain-text
+// reason, and h is not called; h runs in the request's goroutine, which
+// returns once the connection has ended. Only the first Options argument
 // is used; nil options panic.
 func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 	if h == nil {
@@ -96,10 +92,9 @@ func newEndpoint(o *Options) *endpoint {
 	return e
 }
 
-// upgrade checks the request (method, then Origin, then the handshake) and
-// upgrades it. When a check fails it answers the request with the status
-// and a plain-text reason and returns nil. The caller sets the returned
-// pump's box, then calls run.
+// upgrade checks the request (method, Origin, handshake) and upgrades it,
+// or answers it with the failed check's status and reason and returns nil.
+// The caller sets the pump's box, then calls run.
 func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	o := e.opts
 	if r.Method != http.MethodGet {
@@ -169,10 +164,8 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 }
 
 // run starts the connection's loops, runs handler in this goroutine, and
-// returns once the connection has ended and every goroutine of it is done.
-// A handler that returns early leaves the connection served until it ends.
-// A panic in handler closes the connection with 1011 and goes on, once the
-// connection is down, to whatever recovers it above.
+// returns once the connection has ended and its goroutines are done. A
+// panic in handler closes the connection with 1011, then goes on up.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	e.opts.logEvent(r, LogLevelInfo, "Connection established", "Connection established")
 	traces := [2]*ConnTrace{e.opts.Trace}
@@ -203,10 +196,8 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 }
 
 // baseContext is the context a connection lives under: the request's values
-// without its cancellation (net/http cancels it when the handler returns,
-// and it stops noticing the client after the hijack), bounded by
-// Options.Context when that is set. release detaches it from
-// Options.Context once the connection is over.
+// without its cancellation (which ends with the handler), bounded by
+// Options.Context; release detaches it once the connection is over.
 func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release func()) {
 	base := context.WithoutCancel(r.Context())
 	if e.opts.Context == nil {
@@ -220,13 +211,11 @@ func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release fu
 	}
 }
 
-// ConnTrace observes the WebSocket connections served for a request, as
-// net/http/httptrace observes a client's requests: set it as
-// Options.Trace to observe every connection made with those options, or
-// attach it to a request's context with WithConnTrace to observe that
-// request's connection; whichever front serves the request calls its
-// hooks, in the request's goroutine. Metrics and the sockettest kit use
-// it. Either hook may be nil.
+// ConnTrace observes WebSocket connections, as net/http/httptrace observes
+// a client's requests: as Options.Trace for every connection made with
+// those options, or in a request's context (WithConnTrace) for that
+// request's. Either front calls its hooks in the request's goroutine;
+// either hook may be nil. Metrics and the sockettest kit use it.
 type ConnTrace struct {
 	// Upgraded is called once the connection is upgraded, before the
 	// handler runs.

@@ -52,11 +52,10 @@ func Bytes[T any](v T) []byte { return *(*[]byte)(unsafe.Pointer(&v)) }
 // FromBytes returns b as a T that is a slice of bytes.
 func FromBytes[T any](b []byte) T { return *(*T)(unsafe.Pointer(&b)) }
 
-// Decode makes the T that one message's payload p carries, by T's kind k:
-// for Text a string of p, for Binary a copy of p (never nil, even when p is
-// empty), for JSON what decode makes of p in a new T (for a pointer T, in a
-// new value of its element type, so that "null" gives a pointer to the zero
-// value, as JSON(T{}) decoded into a new *T).
+// Decode makes the T that the payload p carries, by T's kind k: a string
+// of p, a copy of p (never nil), or what decode makes of p in a new T (for
+// a pointer T, in a new element, so that "null" gives a pointer to the
+// zero value, as JSON(T{}) decoded into a new *T).
 func Decode[T any](k Kind, p []byte, decode func([]byte, any) error) (T, error) {
 	switch k {
 	case Text:

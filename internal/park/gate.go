@@ -14,18 +14,6 @@ import (
 	"github.com/go-macaron/sockets/internal/frames"
 )
 
-// An idle connection's read loop does not keep a goroutine either. The
-// transport reads through a Gate, which sets the socket's read deadline
-// "after" after the loop last had data. When the deadline passes while the stream stands between two
-// messages (no frame half read, nothing buffered: the transport asks for
-// the first byte of a header), the gate answers ErrPark instead of data.
-// The transport's reader then returns that error without having consumed
-// anything, so the read loop can hand the socket to the endpoint's
-// Readers and return; Readers starts a new read loop once the socket
-// is readable (data, a close frame, or the peer gone). A deadline that
-// passes anywhere else is re-armed and the read goes on, unseen by the
-// transport.
-
 // ErrPark is what the gate answers when the read loop may park.
 var ErrPark = errors.New("sockets: the read loop parks")
 
@@ -33,9 +21,15 @@ var ErrPark = errors.New("sockets: the read loop parks")
 const minRearm = time.Millisecond
 
 // Gate is the read side of a connection's socket, as the transport reads
-// it. Its reads happen under the transport's read lock, one at a time; mu
-// guards what the shutdown sets concurrently. The zero value is off: reads
-// pass through.
+// it. It sets the socket's read deadline "after" after the loop last had
+// data. When the deadline passes while the stream stands between two
+// messages (no frame half read, the transport asking for a header's first
+// byte), it answers ErrPark instead of data: the transport returns that
+// error having consumed nothing, and the read loop hands the socket to
+// Readers. A deadline that passes anywhere else is re-armed, unseen by the
+// transport. Its reads happen under the transport's read lock, one at a
+// time; mu guards what the shutdown sets concurrently. The zero value is
+// off: reads pass through.
 type Gate struct {
 	after time.Duration   // park after this long without data; 0: never
 	rc    syscall.RawConn // the socket, for the parker's readiness wait

@@ -6,13 +6,13 @@
 //
 // The write side: Waiters waits, in one goroutine per group of up to 16
 // connections, on what each parked write loop would wait on (reflect.Select
-// over the cases the connection gives), and resumes the loop with what
-// fired. (The hub waits on its members' done channels with Waiters too.) The read side, on Linux: the Gate sits under the transport's reads
-// and answers ErrPark when the socket has been idle for a while between two
-// frames at the start of a message; the read loop then hands the socket to
-// Readers, an epoll set waited for through the runtime's poller, and
-// returns; Readers starts the read loop again when the socket is readable.
-// Elsewhere the Gate is never enabled and Readers never parks.
+// over the cases it gives), and resumes the loop with what fired; the hub
+// waits on its members' done channels with it too. The read side, on
+// Linux: the Gate under the transport's reads answers ErrPark when the
+// socket has been idle between two messages; the read loop hands the
+// socket to Readers (an epoll set waited for through the runtime's poller)
+// and returns, and Readers starts it again when the socket is readable.
+// Elsewhere the Gate is never enabled.
 package park
 
 // Conn is what the parkers need of a connection.
