@@ -4,13 +4,8 @@
 // no others. Messages, ByteSliceMessages and JSON each return middleware
 // that checks the request (method GET, an allowed Origin, a valid
 // handshake), upgrades it and injects into the handlers after it the
-// *Connection and five channels:
-//
-//	<-chan T      receiver: what the peer sends (T is string, []byte or *V)
-//	chan<- T      sender: what to send to the peer
-//	<-chan error  the cause of an abnormal end
-//	chan<- int    disconnect: a close code ends the connection
-//	<-chan bool   done: true once the connection has ended, then closed
+// *Connection and five channels (see Messages): a receiver, a sender, the
+// cause of an abnormal end, a disconnect channel and done.
 //
 // The core, for any net/http server or router and without Macaron, is
 // package github.com/go-macaron/sockets/wschan, whose Options and

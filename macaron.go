@@ -42,7 +42,7 @@ func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
 	c.Map((<-chan bool)(conn.Done))
 	// Whatever the chain writes from now on is discarded instead of
 	// reaching the hijacked connection.
-	hw := &hijackedWriter{header: make(http.Header)}
+	hw := &hijackedWriter{}
 	c.Resp = hw
 	c.MapTo(hw, (*http.ResponseWriter)(nil))
 }
@@ -58,8 +58,15 @@ type hijackedWriter struct {
 
 var _ macaron.ResponseWriter = (*hijackedWriter)(nil)
 
+// Header returns a header of its own, which goes nowhere.
+func (w *hijackedWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
 // What the chain writes goes nowhere; Status and Written tell of the 101.
-func (w *hijackedWriter) Header() http.Header                  { return w.header }
 func (w *hijackedWriter) Write([]byte) (int, error)            { return 0, http.ErrHijacked }
 func (w *hijackedWriter) WriteHeader(int)                      {}
 func (w *hijackedWriter) Flush()                               {}

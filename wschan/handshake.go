@@ -67,7 +67,14 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 // headerHasToken reports whether the comma-separated header contains token,
 // compared without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
-	return slices.ContainsFunc(headerTokens(h, name), func(t string) bool { return strings.EqualFold(t, token) })
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // canHijack reports whether w, or a writer it wraps (as routers' and

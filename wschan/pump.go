@@ -154,14 +154,12 @@ func (p *pump) notePeerAnswer(e ending, closeErr error) {
 	}
 }
 
-// touch records read activity from the peer: any bytes read count, so a
-// large message arriving slowly keeps the peer alive.
+// touch records read activity from the peer: any bytes read from the
+// socket count (writeConn.seen), a pong's as a large message's arriving
+// slowly.
 func (p *pump) touch() {
 	p.lastRead.Store(int64(time.Since(p.stats.born)))
 }
-
-// onPong is the transport's pong callback: a pong is read activity.
-func (p *pump) onPong(context.Context, []byte) { p.touch() }
 
 // readLoop reads messages, decodes them and delivers them to the receiver.
 // While the receiver is full it holds one value and reads no further (TCP

@@ -144,7 +144,6 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 		InsecureSkipVerify:   true, // the origin was checked above
 		CompressionMode:      o.compressionMode(),
 		CompressionThreshold: o.CompressionThreshold,
-		OnPongReceived:       p.onPong,
 	}
 	if proto != "" {
 		accept.Subprotocols = []string{proto} // the transport echoes it on the 101
