@@ -46,7 +46,12 @@ type Connection struct {
 }
 
 // RemoteAddr returns the peer's address, as the request gave it.
-func (c *Connection) RemoteAddr() string { return c.request.RemoteAddr }
+func (c *Connection) RemoteAddr() string {
+	if c.request == nil {
+		return ""
+	}
+	return c.request.RemoteAddr
+}
 
 // Subprotocol returns the subprotocol negotiated in the handshake (see
 // Options.Subprotocols), or "" for none.

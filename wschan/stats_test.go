@@ -18,3 +18,16 @@ func BenchmarkStats(b *testing.B) {
 		}
 	}
 }
+
+// TestZeroConnection: a Connection that no endpoint made (a user's test
+// fake) answers its accessors without panicking.
+func TestZeroConnection(t *testing.T) {
+	var c Connection
+	if c.RemoteAddr() != "" || c.Subprotocol() != "" || c.Request() != nil || c.Stats().MessagesIn != 0 {
+		t.Fatalf("zero connection: remote %q, subprotocol %q, request %v, stats %+v",
+			c.RemoteAddr(), c.Subprotocol(), c.Request(), c.Stats())
+	}
+	if _, ok := c.CloseRecord(); ok {
+		t.Fatal("a zero connection has a close record")
+	}
+}
