@@ -35,11 +35,9 @@ func (m Message) String() string {
 }
 
 // Client is a WebSocket client of a Server (coder/websocket underneath). It
-// reads in the background from the moment it connects, so the server never
-// waits for the test, and keeps what it read for the Expect methods. When
-// the test ends it closes with 1001 (going away), as a browser leaving the
-// page does, and waits for the server's answer; the Server then waits for
-// the handler to return.
+// reads in the background, so the server never waits for the test, and
+// keeps what it read for the Expect methods. When the test ends it closes
+// with 1001 (going away), as a browser leaving the page does.
 type Client struct {
 	// Response is the server's answer to the handshake (101).
 	Response *http.Response
@@ -132,10 +130,8 @@ func (c *Client) read() {
 	}
 }
 
-// cleanup ends the connection as a browser leaving the page does: a close
-// frame of 1001 (going away), and the server's answer awaited (bounded by
-// the transport), so that the handler sees a normal end and its error
-// channel nothing. The Server then waits for the handler.
+// cleanup closes with 1001 and awaits the server's answer (bounded by the
+// transport), so that the handler sees a normal end, no error.
 func (c *Client) cleanup() {
 	close(c.quit)
 	if err := c.ws.Close(websocket.StatusGoingAway, ""); err != nil {

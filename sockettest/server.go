@@ -177,11 +177,10 @@ func (s *Server) record(addr string) (wschan.CloseRecord, error) {
 }
 
 // Close stops the server and checks that every connection it served has
-// ended and every handler has returned, so that no goroutine of a
-// connection is left. A handler still running after Timeout (one that
-// never watches Done) fails the test with the stack of its goroutine, and
-// Close returns without it. It runs at the end of the test, after the
-// test's clients are closed; calling it earlier is allowed.
+// ended and every handler returned. A handler still running after Timeout
+// (one that never watches Done) fails the test with its goroutine's stack,
+// and Close returns without it. It runs when the test ends, after the
+// clients are closed; calling it earlier is allowed.
 func (s *Server) Close() {
 	if s.srv == nil {
 		return

@@ -1,6 +1,7 @@
 package wschan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
@@ -126,29 +127,26 @@ func (g *closeGuard) check(frame []byte) []byte {
 	if len(payload) <= 2 {
 		return nil
 	}
-	plain := make([]byte, len(payload))
-	for i, b := range payload {
-		if masked {
-			b ^= key[i%4]
-		}
-		plain[i] = b
-	}
+	plain := mask(bytes.Clone(payload), key)
 	if utf8.Valid(plain[2:]) {
 		return nil
 	}
 	g.invalid.Store(&websocket.CloseError{Code: websocket.StatusCode(binary.BigEndian.Uint16(plain)),
 		Reason: string([]rune(string(plain[2:])))}) // each invalid byte as U+FFFD
-	out := append([]byte(nil), frame[0], frame[1]&0x80|byte(2+len(invalidCloseReason)))
-	out = append(out, key...)
-	out = binary.BigEndian.AppendUint16(out, uint16(websocket.StatusInvalidFramePayloadData))
-	out = append(out, invalidCloseReason...)
-	if masked {
-		body := out[2+4:]
-		for i := range body {
-			body[i] ^= key[i%4]
+	out := append([]byte{frame[0], frame[1]&0x80 | byte(2+len(invalidCloseReason))}, key...)
+	body := binary.BigEndian.AppendUint16(nil, uint16(websocket.StatusInvalidFramePayloadData))
+	return append(out, mask(append(body, invalidCloseReason...), key)...)
+}
+
+// mask masks (or unmasks) b in place with key, when there is one (RFC 6455
+// section 5.3), and returns it.
+func mask(b, key []byte) []byte {
+	if len(key) == 4 {
+		for i := range b {
+			b[i] ^= key[i%4]
 		}
 	}
-	return out
+	return b
 }
 
 // invalidCloseEnding is the end after a close frame whose reason is not

@@ -253,8 +253,7 @@ func peerValue(s string) string {
 	for i := 1; i < utf8.UTFMax && !utf8.RuneStart(s[n]); i++ {
 		n-- // do not split a rune
 	}
-	cut := s[:n]
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(cut), len(s))
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:n]), len(s))
 }
 
 // logMethod is a request method for a log line: as it is, as the original

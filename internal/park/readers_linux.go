@@ -7,11 +7,10 @@ import (
 	"syscall"
 )
 
-// Readers holds the parked read loops of one endpoint: their sockets are in
-// an epoll set of its own, each registered for one readiness event. The
-// epoll descriptor is itself waited for through the runtime's poller, so
-// Readers costs one goroutine while anything is parked and no thread. The
-// zero value is ready to use.
+// Readers holds the parked read loops of one endpoint, their sockets in an
+// epoll set of its own, each for one readiness event. The set is waited for
+// through the runtime's poller: one goroutine while anything is parked, no
+// thread. The zero value is ready to use.
 type Readers struct {
 	mu     sync.Mutex
 	ep     *os.File              // the epoll set; nil while nothing is parked
@@ -29,10 +28,10 @@ type parkedRead struct {
 }
 
 // Park registers the socket of g, c's gate, for its next readiness event
-// and reports whether it did; if so, c's read loop returns and Readers
+// and reports whether it did; then c's read loop returns, and Readers
 // starts it again (c.ReadWoke) when the socket is readable. It refuses
-// without an error once c is ending, so that Unpark never misses a parked
-// loop, and with one when the socket cannot be registered.
+// once c is ending (so that Unpark never misses a parked loop), and with
+// an error when the socket cannot be registered.
 func (rp *Readers) Park(c Conn, g *Gate) (bool, error) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()

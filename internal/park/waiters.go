@@ -18,12 +18,12 @@ type Waiter interface {
 	Woke(chosen int, v reflect.Value, ok bool)
 }
 
-// Waiters waits for parked Waiters, in one goroutine per group of up to
-// PerGroup of them, with reflect.Select over their cases; when a case
-// fires it takes that waiter out and hands it what fired, exactly as the
-// waiter's own select would have returned it. A group's goroutine returns
-// once the group is empty. Each park and each wake costs a select over the
-// whole group's cases, which PerGroup keeps small.
+// Waiters waits for parked Waiters, one goroutine per group of up to
+// PerGroup, with reflect.Select over their cases; when a case fires it
+// takes that waiter out and hands it what fired, as the waiter's own select
+// would have. A group's goroutine returns once the group is empty. Each
+// park and wake costs a select over the group's cases: PerGroup keeps it
+// small.
 type Waiters struct {
 	// PerGroup is how many waiters one goroutine waits for. Default: 16.
 	PerGroup int
