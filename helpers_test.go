@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-macaron/sockets/internal/wstest"
 	gorilla "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 	"gopkg.in/macaron.v1"
@@ -114,7 +115,7 @@ func serveWrapped(t *testing.T, wrap func(net.Conn) net.Conn, handlers ...macaro
 	m.Any("/ws", handlers...)
 	ts.srv = httptest.NewUnstartedServer(m)
 	if wrap != nil {
-		ts.srv.Listener = wrappingListener{ts.srv.Listener, wrap}
+		ts.srv.Listener = wstest.Listener{Listener: ts.srv.Listener, Wrap: wrap}
 	}
 	ts.srv.Config.ErrorLog = newLogger(ts.httpLog)
 	ts.srv.Start()
@@ -324,18 +325,4 @@ func closeFrom(t *testing.T, c *gorilla.Conn, code int, reason string) {
 	if err := c.WriteControl(gorilla.CloseMessage, msg, time.Now().Add(wait)); err != nil {
 		t.Fatalf("write close: %v", err)
 	}
-}
-
-// wrappingListener passes each connection it accepts through wrap.
-type wrappingListener struct {
-	net.Listener
-	wrap func(net.Conn) net.Conn
-}
-
-func (l wrappingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return l.wrap(c), nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-macaron/sockets/internal/wstest"
 	gorilla "github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
 )
@@ -66,25 +67,11 @@ func TestReadParkStress(t *testing.T) {
 	}{
 		{"plain", nil},
 		{"embedded", func(c net.Conn) net.Conn { return struct{ net.Conn }{c} }},
-		{"NetConn", func(c net.Conn) net.Conn { return &netConnWrapper{c} }},
+		{"NetConn", func(c net.Conn) net.Conn { return &wstest.NetConnWrapper{Inner: c} }},
 	} {
 		t.Run(w.name, func(t *testing.T) { readParkStress(t, w.wrap) })
 	}
 }
-
-// netConnWrapper hides the socket behind its own methods and returns it
-// from NetConn.
-type netConnWrapper struct{ inner net.Conn }
-
-func (c *netConnWrapper) NetConn() net.Conn                  { return c.inner }
-func (c *netConnWrapper) Read(p []byte) (int, error)         { return c.inner.Read(p) }
-func (c *netConnWrapper) Write(p []byte) (int, error)        { return c.inner.Write(p) }
-func (c *netConnWrapper) Close() error                       { return c.inner.Close() }
-func (c *netConnWrapper) LocalAddr() net.Addr                { return c.inner.LocalAddr() }
-func (c *netConnWrapper) RemoteAddr() net.Addr               { return c.inner.RemoteAddr() }
-func (c *netConnWrapper) SetDeadline(t time.Time) error      { return c.inner.SetDeadline(t) }
-func (c *netConnWrapper) SetReadDeadline(t time.Time) error  { return c.inner.SetReadDeadline(t) }
-func (c *netConnWrapper) SetWriteDeadline(t time.Time) error { return c.inner.SetWriteDeadline(t) }
 
 func readParkStress(t *testing.T, wrap func(net.Conn) net.Conn) {
 	checkLeaks(t)

@@ -271,6 +271,17 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 // text is the JavaScript for an element's text.
 func text(id string) string { return `document.getElementById("` + id + `").textContent` }
 
+// inEveryBrowserView runs f on both fronts in every viewport, each a
+// subtest, with the directory its screenshots go to.
+func inEveryBrowserView(t *testing.T, f func(t *testing.T, front string, v viewport, artifacts string)) {
+	artifacts := artifactDir(t)
+	for _, front := range fronts {
+		for _, v := range viewports {
+			t.Run(front+"/"+v.name, func(t *testing.T) { f(t, front, v, artifacts) })
+		}
+	}
+}
+
 // TestBrowserChat drives the chat page in headless Chromium tabs (one
 // browser each), on a desktop and on a phone-sized viewport, on both
 // fronts: two users in room A, one in room B, a late joiner, and each
@@ -283,12 +294,7 @@ func text(id string) string { return `document.getElementById("` + id + `").text
 // server restarts (marked in the log), the echo console linked, and no
 // 404 (favicon included). Screenshots are kept as test artifacts.
 func TestBrowserChat(t *testing.T) {
-	artifacts := artifactDir(t)
-	for _, front := range fronts {
-		for _, v := range viewports {
-			t.Run(front+"/"+v.name, func(t *testing.T) { browserChat(t, front, v, artifacts) })
-		}
-	}
+	inEveryBrowserView(t, browserChat)
 }
 
 // checkLayout checks what every view of the chat promises on v.
@@ -533,12 +539,7 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 // each frame sent shows how it came back and its round trip, and a close
 // shows its code and reason in words.
 func TestBrowserEcho(t *testing.T) {
-	artifacts := artifactDir(t)
-	for _, front := range fronts {
-		for _, v := range viewports {
-			t.Run(front+"/"+v.name, func(t *testing.T) { browserEcho(t, front, v, artifacts) })
-		}
-	}
+	inEveryBrowserView(t, browserEcho)
 }
 
 func browserEcho(t *testing.T, front string, v viewport, artifacts string) {

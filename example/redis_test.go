@@ -107,12 +107,7 @@ func chatServer(t *testing.T, name, addr, front string) string {
 // other servers are unreachable, and once it is back the page says so and
 // the room is one again.
 func TestBrowserAcrossServers(t *testing.T) {
-	artifacts := artifactDir(t)
-	for _, front := range fronts {
-		for _, v := range viewports {
-			t.Run(front+"/"+v.name, func(t *testing.T) { browserAcrossServers(t, front, v, artifacts) })
-		}
-	}
+	inEveryBrowserView(t, browserAcrossServers)
 }
 
 func browserAcrossServers(t *testing.T, front string, v viewport, artifacts string) {

@@ -2,10 +2,11 @@ package wschan
 
 import (
 	"context"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets/internal/wstest"
 )
 
 // TestUnreadBytesAreNotSilence: when the silence deadline passes while
@@ -13,21 +14,7 @@ import (
 // the peer silent), the connection goes on, its deadline moved; with
 // nothing waiting, it ends with ErrPongTimeout. Over a real TCP socket.
 func TestUnreadBytesAreNotSilence(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := wstest.TCPPair(t)
 
 	silentFor := func() *pump {
 		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, httptest.NewRequest("GET", "/", nil))

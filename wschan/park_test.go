@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-macaron/sockets/internal/park"
+	"github.com/go-macaron/sockets/internal/wstest"
 )
 
 // idleClients opens n WebSocket connections to srv with raw TCP clients
@@ -82,7 +83,7 @@ func parkServer(t *testing.T, o *Options, wrap func(net.Conn) net.Conn) (*httpte
 		<-c.Done
 	}, o))
 	if wrap != nil {
-		srv.Listener = wrappingListener{srv.Listener, wrap}
+		srv.Listener = wstest.Listener{Listener: srv.Listener, Wrap: wrap}
 	}
 	srv.Start()
 	t.Cleanup(func() {
@@ -92,19 +93,6 @@ func parkServer(t *testing.T, o *Options, wrap func(net.Conn) net.Conn) (*httpte
 	return srv, conns
 }
 
-type wrappingListener struct {
-	net.Listener
-	wrap func(net.Conn) net.Conn
-}
-
-func (l wrappingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return l.wrap(c), nil
-}
-
 // embeddingConn has the shape of netutil.LimitListener's connections: the
 // socket embedded as a net.Conn.
 type embeddingConn struct {
@@ -112,22 +100,8 @@ type embeddingConn struct {
 	accepted int
 }
 
-// exposingConn hides the socket in a field of its own and returns it from
-// NetConn, as crypto/tls and PROXY-protocol wrappers do.
-type exposingConn struct{ inner net.Conn }
-
-func (c *exposingConn) NetConn() net.Conn                  { return c.inner }
-func (c *exposingConn) Read(p []byte) (int, error)         { return c.inner.Read(p) }
-func (c *exposingConn) Write(p []byte) (int, error)        { return c.inner.Write(p) }
-func (c *exposingConn) Close() error                       { return c.inner.Close() }
-func (c *exposingConn) LocalAddr() net.Addr                { return c.inner.LocalAddr() }
-func (c *exposingConn) RemoteAddr() net.Addr               { return c.inner.RemoteAddr() }
-func (c *exposingConn) SetDeadline(t time.Time) error      { return c.inner.SetDeadline(t) }
-func (c *exposingConn) SetReadDeadline(t time.Time) error  { return c.inner.SetReadDeadline(t) }
-func (c *exposingConn) SetWriteDeadline(t time.Time) error { return c.inner.SetWriteDeadline(t) }
-
 // hidingConn hides the socket and does not return it.
-type hidingConn struct{ exposingConn }
+type hidingConn struct{ wstest.NetConnWrapper }
 
 func (*hidingConn) NetConn() {} // not the NetConn() net.Conn the gate looks for
 
@@ -148,7 +122,7 @@ func TestIdleGoroutinesBehindWrappers(t *testing.T) {
 	}{
 		{"plain", nil},
 		{"embedded", func(c net.Conn) net.Conn { return &embeddingConn{Conn: c} }},
-		{"NetConn", func(c net.Conn) net.Conn { return &exposingConn{inner: c} }},
+		{"NetConn", func(c net.Conn) net.Conn { return &wstest.NetConnWrapper{Inner: c} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, conns := parkServer(t, &Options{SkipLogging: true, ParkAfter: 20 * time.Millisecond, PingPeriod: time.Hour,
@@ -163,7 +137,7 @@ func TestIdleGoroutinesBehindWrappers(t *testing.T) {
 	}
 	t.Run("hidden", func(t *testing.T) {
 		srv, conns := parkServer(t, &Options{SkipLogging: true, ParkAfter: 20 * time.Millisecond, PingPeriod: time.Hour,
-			PongWait: time.Hour}, func(c net.Conn) net.Conn { return &hidingConn{exposingConn{inner: c}} })
+			PongWait: time.Hour}, func(c net.Conn) net.Conn { return &hidingConn{wstest.NetConnWrapper{Inner: c}} })
 		cs := idleClients(t, srv, conns, 1)
 		for deadline := time.Now().Add(time.Minute); cs[0].Stats().WriteParks == 0; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-macaron/sockets/internal/wstest"
 )
 
 // The Gate answers ErrPark from below the transport and
@@ -133,21 +134,7 @@ func TestTransportForgetsReadError(t *testing.T) {
 // where read loops can park (Linux), and never with parking off; the
 // connection reads around a gate that is not enabled.
 func TestGateOnlyWhereReadsPark(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	_, server := wstest.TCPPair(t)
 
 	var on, off Gate
 	if got := on.Init(server, time.Millisecond); got != CanParkReads || on.Enabled() != CanParkReads {
