@@ -82,6 +82,7 @@ var compatTable = []compatRow{
 	{id: "9.1", check: "a client close frame (1000, 1001, 4001 with a reason, empty) is echoed with its code; earlier messages are delivered; normal closes log at Info", original: "the echo had an empty reason; every close was logged at Error level; 4001 put nothing on the error channel", run: rowPeerClose},
 	{id: "9.2", check: "a TCP drop without a close frame ends the connection with the cause on the error channel", original: "done fired but the error channel carried nothing", run: rowTCPDrop},
 	{id: "9.3", check: "messages still in the receiver when done fires stay readable; the receiver is never closed", run: rowReceiverKept},
+	{id: "9.4", check: "the original README's loop (an error branch that logs and goes on, a done branch that returns): the error branch runs at most once per connection, never with a nil error, then the done branch; the error channel closes once done's value is taken", original: "the error channel never carried a value, so the branch never ran", run: rowReadmeLoop},
 
 	// 10. Pings.
 	{id: "10.1", check: "one ping per PingPeriod", original: "Messages and ByteSliceMessages sent two pings back to back each period", run: rowOnePingPerPeriod},
@@ -104,6 +105,7 @@ var compatTable = []compatRow{
 	{id: "12.2", check: "a handler that returns 200, \"OK\" writes nothing into the hijacked connection and net/http logs nothing", original: "Macaron wrote the status into the hijacked connection and net/http logged a warning", run: rowHandlerReturnsStatus},
 	{id: "12.3", check: "a handler that returns at once, then 20 messages and a close: the read loop never leaks, and the connection ends once the client leaves", original: "the read goroutine leaked forever", run: rowAbandonedReceiver},
 	{id: "12.4", check: "a handler that never reads while the client floods: the receiver buffer then TCP back-pressure bound memory, the peer is not taken for dead, nothing leaks", original: "the read goroutine leaked after the client left", run: rowFloodNotRead},
+	{id: "12.5", check: "after the upgrade, every handler after the middleware runs until one writes, as before; ctx.Error, ctx.Redirect, ctx.JSON and ctx.Write write nothing over the socket and nothing is logged", original: "renderer calls and writes went into the hijacked connection, and net/http logged a warning for each", run: rowRenderAfterUpgrade},
 
 	// 13. Race detector.
 	{id: "13.1", check: "concurrent echo from many clients on all three kinds, clean under -race", original: "a data race on the write deadline", run: rowConcurrentEcho},

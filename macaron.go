@@ -3,6 +3,7 @@ package sockets
 import (
 	"net/http"
 	"reflect"
+	"sync/atomic"
 
 	"gopkg.in/macaron.v1"
 
@@ -41,19 +42,35 @@ func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
 	c.Map((chan<- int)(conn.Disconnect))
 	c.Map((<-chan bool)(conn.Done))
 	// Whatever the chain writes from now on is discarded instead of
-	// reaching the hijacked connection.
+	// reaching the hijacked connection: through the context, the injected
+	// writer, and the renderer (ctx.Error, ctx.JSON, ctx.HTML...), which
+	// holds a writer of its own.
 	hw := &hijackedWriter{}
 	c.Resp = hw
 	c.MapTo(hw, (*http.ResponseWriter)(nil))
+	switch r := c.Render.(type) {
+	case nil:
+	case *macaron.DummyRender:
+		// No renderer registered: its calls panic as before, and its
+		// embedded writer (ctx.Write, ctx.Header) is discarded too.
+		c.Render = &macaron.DummyRender{ResponseWriter: hw}
+	default:
+		r.SetResponseWriter(hw) // the renderer mapped as macaron.Render too
+	}
 }
 
 // hijackedWriter replaces Macaron's ResponseWriter once the connection is
 // upgraded. Whatever the handler chain returns or writes afterwards (the
-// original's example returns 200, "OK"; Macaron's recovery writes 500) is
-// discarded instead of reaching the hijacked connection, so net/http logs
-// nothing about it.
+// original's example returns 200, "OK"; Macaron's recovery writes 500;
+// an error branch calls ctx.Error) is discarded instead of reaching the
+// hijacked connection, so net/http logs nothing about it.
+//
+// Written reports false until the chain writes, as the original's writer
+// did after gorilla's upgrade (which wrote nothing through it): Macaron
+// runs every handler after the middleware until one writes, as before.
 type hijackedWriter struct {
-	header http.Header
+	header  http.Header
+	written atomic.Bool
 }
 
 var _ macaron.ResponseWriter = (*hijackedWriter)(nil)
@@ -66,12 +83,21 @@ func (w *hijackedWriter) Header() http.Header {
 	return w.header
 }
 
-// What the chain writes goes nowhere; Status and Written tell of the 101.
-func (w *hijackedWriter) Write([]byte) (int, error)            { return 0, http.ErrHijacked }
-func (w *hijackedWriter) WriteHeader(int)                      {}
+// Write discards p.
+func (w *hijackedWriter) Write([]byte) (int, error) {
+	w.written.Store(true)
+	return 0, http.ErrHijacked
+}
+
+// WriteHeader discards the status.
+func (w *hijackedWriter) WriteHeader(int) { w.written.Store(true) }
+
+// Written reports whether the chain has written since the upgrade.
+func (w *hijackedWriter) Written() bool { return w.written.Load() }
+
+// The rest goes nowhere; Status tells of the 101.
 func (w *hijackedWriter) Flush()                               {}
 func (w *hijackedWriter) Push(string, *http.PushOptions) error { return http.ErrNotSupported }
 func (w *hijackedWriter) Status() int                          { return http.StatusSwitchingProtocols }
-func (w *hijackedWriter) Written() bool                        { return true }
 func (w *hijackedWriter) Size() int                            { return 0 }
 func (w *hijackedWriter) Before(macaron.BeforeFunc)            {}

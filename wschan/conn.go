@@ -20,8 +20,10 @@ type Connection struct {
 
 	// Error carries the cause of an abnormal end (a read, decode, size,
 	// write or timeout failure, a dropped TCP connection, a peer close
-	// with a code other than 1000 or 1001), sent before Done fires; it is
-	// closed after Done. A normal close carries no value. Capacity 1.
+	// with a code other than 1000 or 1001), sent before Done fires. A
+	// normal close carries no value. Capacity 1. It is closed once Done's
+	// value has been taken or the handler has returned, or DoneGrace after
+	// Done fired (see Conn.Error).
 	Error chan error
 
 	// Disconnect takes a close code from the handler: every value queued
@@ -32,7 +34,8 @@ type Connection struct {
 
 	// Done receives true once, when the connection has ended (the socket is
 	// closed and the connection's goroutines are done with it), and is
-	// closed after that. Capacity 3.
+	// closed once that value has been taken (or the handler has returned,
+	// or DoneGrace has passed). Capacity 3.
 	Done chan bool
 
 	subprotocol string

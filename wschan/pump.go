@@ -80,10 +80,14 @@ type pump struct {
 	once   sync.Once
 	ending ending
 	ended  chan struct{} // closed once the ending is decided
+
+	returned chan struct{} // closed once the handler has returned
+	handed   chan struct{} // closed once done and the error channel are
 }
 
 func newPump(c *Connection, bufs *sync.Pool) *pump {
-	p := &pump{Connection: c, bufs: bufs, ended: make(chan struct{})}
+	p := &pump{Connection: c, bufs: bufs, ended: make(chan struct{}),
+		returned: make(chan struct{}), handed: make(chan struct{})}
 	c.ended = p.ended
 	return p
 }
@@ -275,6 +279,7 @@ func (p *pump) writeRun(e event) {
 			p.timer.Stop()
 			p.shutdown()
 			p.writer.Done()
+			p.handOver()
 			return
 		}
 		if p.idleEnough() {
@@ -507,7 +512,8 @@ func (p *pump) ping() {
 
 // shutdown runs when the write loop returns: it closes the socket as the
 // ending says, waits for the read loop and any ping, then tells the
-// handler (the cause on the error channel first, then done).
+// handler (the cause on the error channel first, then done). handOver
+// closes both channels afterwards.
 func (p *pump) shutdown() {
 	// Only if nothing else ended it: the base context was cancelled. It
 	// also cancels the context, so a read loop waiting to deliver gives up.
@@ -538,7 +544,5 @@ func (p *pump) shutdown() {
 	if e.cause != nil {
 		p.Error <- e.cause // capacity 1, and the only send: never blocks
 	}
-	p.Done <- true
-	close(p.Done)
-	close(p.Error)
+	p.Done <- true // capacity 3, and the only send: never blocks
 }

@@ -23,8 +23,13 @@ type Conn[T any] struct {
 	// Sender takes values to send, each as one frame. Closing it ends the
 	// connection normally (1000), after what was queued before.
 	Sender chan<- T
-	// Error carries the cause of an abnormal end, before Done fires; it
-	// is closed after Done. A normal end carries no value.
+	// Error carries the cause of an abnormal end, before Done fires. A
+	// normal end carries no value. It is closed once the handler has
+	// taken Done's value or returned (or DoneGrace after Done fired), so
+	// that a select loop whose error branch does not return, as in the
+	// original's README, runs that branch at most once and never with a
+	// nil error; a handler that reads it after Done gets the cause or the
+	// channel closed at once.
 	Error <-chan error
 	// Disconnect takes a close code: what was queued on Sender goes out
 	// first, then a close frame with that code.
@@ -183,7 +188,9 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		if !completed {
 			p.finish(panicEnding())
 		}
+		close(p.returned)
 		p.wait()
+		<-p.handed
 		for _, t := range traces {
 			if t != nil && t.Ended != nil {
 				t.Ended(p.Connection)
