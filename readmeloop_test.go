@@ -15,6 +15,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 	"gopkg.in/macaron.v1"
 
+	"github.com/go-macaron/sockets/hub"
 	"github.com/go-macaron/sockets/internal/wstest"
 	"github.com/go-macaron/sockets/wschan"
 )
@@ -445,5 +446,35 @@ func rowRenderAfterUpgrade(t *testing.T) {
 	}
 	if strings.Join(order, ",") != "second,third" {
 		t.Fatalf("handlers ran: %v, want second and third (the one after the write not)", order)
+	}
+}
+
+// TestReadmeLoopWithHub: a README-shaped loop whose connection is in a
+// hub room (JoinConn) still runs its error branch at most once, never with
+// nil: the hub watches the connection's end, not done's one value.
+func TestReadmeLoopWithHub(t *testing.T) {
+	checkLeaks(t)
+	h := hub.New[*ChatMessage](hub.Options{})
+	defer h.Close()
+	counts := &loopCounts{}
+	loop := readmeHTTP(counts)
+	url, _, finished := serveHTTP(t, func(c net.Conn) net.Conn { return c },
+		wschan.Handler(func(c *wschan.Conn[*ChatMessage]) {
+			if _, err := h.JoinConn("room", c.Connection.RemoteAddr(), c); err != nil {
+				t.Error(err)
+			}
+			loop(c)
+		}, testOptions(&logBuffer{})))
+	const conns = 50
+	for range conns {
+		c := dialReadme(t, url)
+		_ = c.UnderlyingConn().Close()
+	}
+	finished(conns)
+	counts.mu.Lock()
+	defer counts.mu.Unlock()
+	if counts.conns != conns || counts.doneRuns != conns || counts.nilErrs != 0 || counts.repeats != 0 || counts.errRuns == 0 {
+		t.Fatalf("%d handlers returned; error branch %d times, %d with nil, %d connections more than once; done %d times",
+			counts.conns, counts.errRuns, counts.nilErrs, counts.repeats, counts.doneRuns)
 	}
 }

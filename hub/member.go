@@ -245,9 +245,15 @@ const watchGroup = 64
 // channel, which makes it leave.
 type doneWatch[T any] struct{ m *Member[T] }
 
-// Cases implements park.Waiter: the member's done channel.
+// Cases implements park.Waiter: the member's done channel, or for a
+// connection (JoinConn) the channel that closes at its end, so that the
+// hub never takes done's one value from the handler's loop.
 func (w doneWatch[T]) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
-	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.m.done)})
+	ch := reflect.ValueOf(w.m.done)
+	if w.m.conn != nil && w.m.conn.Ended() != nil {
+		ch = reflect.ValueOf(w.m.conn.Ended())
+	}
+	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: ch})
 }
 
 // Woke implements park.Waiter: done fired, the member leaves.

@@ -56,6 +56,12 @@ func (c *Connection) RemoteAddr() string {
 	return c.request.RemoteAddr
 }
 
+// Ended returns a channel closed once the connection's end is decided,
+// before Done fires, for code that watches a connection beside its handler
+// (a hub) without taking Done's one value, which the handler's loop waits
+// for. It is nil for a Connection no endpoint made.
+func (c *Connection) Ended() <-chan struct{} { return c.ended }
+
 // Subprotocol returns the subprotocol negotiated in the handshake (see
 // Options.Subprotocols), or "" for none.
 func (c *Connection) Subprotocol() string { return c.subprotocol }
