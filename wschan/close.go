@@ -104,8 +104,11 @@ type ending struct {
 }
 
 // record is the ending as the handler may read it, with the peer's close
-// frame if one was read (peer, nil otherwise).
-func (e ending) record(peer *websocket.CloseError) *CloseRecord {
+// frame if one was read (peer, nil otherwise) and the close frame that went
+// on the wire (sent, nil if none did or it was not seen): the transport
+// writes some of its own (1009 and 1002 with its reason, 1011 when its
+// reason was too long), which then say what the peer read.
+func (e ending) record(peer, sent *websocket.CloseError) *CloseRecord {
 	r := &CloseRecord{By: e.by, Code: int(e.code), Reason: e.reason, Cause: e.cause}
 	switch {
 	case e.peerClosed:
@@ -113,8 +116,14 @@ func (e ending) record(peer *websocket.CloseError) *CloseRecord {
 		r.SentCode, r.SentReason = int(e.code), e.reason
 	case e.act == actClose:
 		r.SentCode, r.SentReason = int(e.code), e.reason
+		if sent != nil {
+			r.Code, r.Reason = int(sent.Code), sent.Reason
+		}
 	case e.by != EndedByPeer:
 		r.Code, r.Reason = 0, ""
+	}
+	if sent != nil {
+		r.SentCode, r.SentReason = int(sent.Code), sent.Reason
 	}
 	if peer != nil {
 		r.ReceivedCode, r.ReceivedReason = int(peer.Code), peer.Reason

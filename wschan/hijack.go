@@ -3,12 +3,16 @@ package wschan
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
+	"github.com/go-macaron/sockets/internal/frames"
 	"github.com/go-macaron/sockets/internal/park"
 )
 
@@ -78,6 +82,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, fmt.Errorf("sockets: write the 101: %w", err)
 	}
+	conn.sent, conn.sentClose = frames.Track{}, nil // the frames start after the 101
 	return conn, brw, nil
 }
 
@@ -103,10 +108,12 @@ type writeConn struct {
 	rd     park.Gate
 	prefix []byte // what the server had read past the handshake
 
-	mu       sync.Mutex
-	batching bool
-	batch    *[]byte
-	closed   bool
+	mu        sync.Mutex
+	batching  bool
+	batch     *[]byte
+	closed    bool
+	sent      frames.Track          // the frames written so far
+	sentClose *websocket.CloseError // the close frame written, once it is
 }
 
 func (c *writeConn) Write(p []byte) (int, error) {
@@ -115,6 +122,7 @@ func (c *writeConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
+	c.noteClose(p)
 	if c.batching {
 		if len(*c.batch)+len(p) <= maxBatch {
 			*c.batch = append(*c.batch, p...)
@@ -129,6 +137,31 @@ func (c *writeConn) Write(p []byte) (int, error) {
 		}
 	}
 	return c.write(p)
+}
+
+// noteClose keeps the close frame p starts with, if it does, and follows
+// the frame boundaries over p. The transport writes a close frame (its own,
+// as for a message over the read limit, or ours) in one write at a frame
+// boundary, having flushed every message before it: so the close record
+// tells what went on the wire, whoever wrote it.
+func (c *writeConn) noteClose(p []byte) {
+	if c.sentClose == nil && c.sent.Boundary() && len(p) >= 2 && p[0]&0x0f == 0x8 && p[1]&0x80 == 0 {
+		if n := int(p[1] & 0x7f); n <= 125 && len(p) >= 2+n {
+			ce := &websocket.CloseError{Code: websocket.StatusNoStatusRcvd}
+			if n >= 2 {
+				ce.Code, ce.Reason = websocket.StatusCode(binary.BigEndian.Uint16(p[2:4])), string(p[4:2+n])
+			}
+			c.sentClose = ce
+		}
+	}
+	c.sent.Feed(p)
+}
+
+// closeSent returns the close frame written, or nil.
+func (c *writeConn) closeSent() *websocket.CloseError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sentClose
 }
 
 // Read reads for the transport, through the close guard.

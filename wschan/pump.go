@@ -538,7 +538,7 @@ func (p *pump) shutdown() {
 	_ = p.group.Wait()
 	p.notePeerAnswer(e, closeErr)
 
-	rec := e.record(p.peerClose.Load())
+	rec := e.record(p.peerClose.Load(), p.out.closeSent())
 	p.logEnd(e, rec)
 	p.record.Store(rec)
 	if e.cause != nil {
