@@ -35,6 +35,7 @@ type Member[T any] struct {
 	drops       int64
 
 	left   chan struct{} // closed on Leave: stops a drain
+	nudge  chan struct{} // tells the drain the member has fallen behind
 	once   sync.Once
 	kicked atomic.Bool // the Disconnect policy has dealt with it
 }
@@ -113,17 +114,34 @@ func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 	}
 	m.backlog = append(m.backlog, v)
 	if !m.draining {
+		if m.nudge == nil {
+			m.nudge = make(chan struct{}, 1) // for members that ever fall behind
+		}
 		m.draining = true
 		h.wg.Add(1)
 		go m.drain()
 	}
-	waiting := len(m.backlog) - m.head
-	if waiting <= h.opts.QueueSize {
-		return false
+	if len(m.backlog)-m.head > h.opts.QueueSize && m.behindSince.IsZero() {
+		m.behindSince = time.Now()
+		select {
+		case m.nudge <- struct{}{}: // the drain arms its Patience deadline
+		default:
+		}
 	}
-	now := time.Now()
-	if m.behindSince.IsZero() {
-		m.behindSince = now
+	return m.police(time.Now())
+}
+
+// police applies the Policy if the member has stayed behind for Patience,
+// or holds MaxBacklog values, at now; it reports whether the member must be
+// disconnected (the caller does it, outside the locks). A broadcast calls
+// it, and so does the drain when Patience passes with no broadcast (a
+// member that fell behind just before its room went quiet). Called under
+// m.mu.
+func (m *Member[T]) police(now time.Time) (kick bool) {
+	h := m.hub
+	waiting := len(m.backlog) - m.head
+	if waiting <= h.opts.QueueSize || m.behindSince.IsZero() {
+		return false
 	}
 	if waiting < h.opts.MaxBacklog && now.Sub(m.behindSince) < h.opts.Patience {
 		return false
@@ -151,11 +169,20 @@ func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
 
 // drain moves the backlog into the sender, waiting for room, until the
 // backlog is empty or the member leaves. It is the member's only
-// goroutine, and lives only while the member is behind.
+// goroutine, and lives only while the member is behind. While more than
+// QueueSize values wait, it also holds the Patience deadline: when that
+// passes before the member has caught up, the Policy applies then, not at
+// the next broadcast (which a quiet room may never make).
 func (m *Member[T]) drain() {
 	h := m.hub
 	defer h.wg.Done()
 	var zero T
+	var patience *time.Timer
+	defer func() {
+		if patience != nil {
+			patience.Stop()
+		}
+	}()
 	for {
 		m.mu.Lock()
 		if m.gone || m.head == len(m.backlog) {
@@ -176,12 +203,37 @@ func (m *Member[T]) drain() {
 			m.behindSince = time.Time{}
 		}
 		m.mu.Unlock()
+	send:
+		// The Patience deadline, while the member is behind; a broadcast
+		// that puts it behind nudges this wait to arm it.
+		var due <-chan time.Time
+		m.mu.Lock()
+		if !m.gone && !m.behindSince.IsZero() && len(m.backlog)-m.head > h.opts.QueueSize {
+			wait := time.Until(m.behindSince.Add(h.opts.Patience))
+			if patience == nil {
+				patience = time.NewTimer(wait)
+			} else {
+				patience.Reset(wait)
+			}
+			due = patience.C
+		}
+		m.mu.Unlock()
 		select {
 		case m.sender <- v:
 		case <-m.left:
 			m.forget([]T{v})
 		case <-h.ctx.Done():
 			m.forget([]T{v})
+		case <-m.nudge:
+			goto send
+		case now := <-due:
+			m.mu.Lock()
+			kick := !m.gone && m.police(now)
+			m.mu.Unlock()
+			if kick {
+				m.kick()
+			}
+			goto send // the value in hand is the oldest: it still goes first
 		}
 	}
 }
