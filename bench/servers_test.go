@@ -17,9 +17,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/go-macaron/sockets"
 	"github.com/go-macaron/sockets/wschan"
+	"github.com/go-macaron/sockets/wsprom"
 	gorilla "github.com/gorilla/websocket"
 	"github.com/lxzan/gws"
 	"github.com/olahol/melody"
+	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/macaron.v1"
 )
 
@@ -49,7 +51,14 @@ var echoContenders = []contender{
 	{"ours-bytes", func() *server {
 		return oursServer(sockets.ByteSliceMessages(quiet()), func(b []byte) []byte { return b })
 	}},
-	{"ours-nethttp", oursNetHTTPServer},
+	{"ours-nethttp", func() *server { return oursNetHTTPServer(quiet()) }},
+	// The same with the Prometheus collector (wsprom) on its options: what
+	// the collector costs an echo and a handshake.
+	{"ours-nethttp-prom", func() *server {
+		o := quiet()
+		prometheus.NewRegistry().MustRegister(wsprom.New(wsprom.Config{Options: []*wschan.Options{o}}))
+		return oursNetHTTPServer(o)
+	}},
 	{"coder", coderServer},
 	{"gorilla", gorillaServer},
 	{"melody", melodyServer},
@@ -130,7 +139,7 @@ func oursServer[T any](mw macaron.Handler, fromWire func([]byte) T) *server {
 // oursNetHTTPServer is this package's net/http front (Handler[string]) on a
 // ServeMux, with no Macaron: the difference to ours-messages is what
 // Macaron's routing, context and injection cost.
-func oursNetHTTPServer() *server {
+func oursNetHTTPServer(o *sockets.Options) *server {
 	reg := newRegistry[chan<- string]()
 	mux := http.NewServeMux()
 	mux.Handle("/ws", wschan.Handler(func(c *wschan.Conn[string]) {
@@ -144,7 +153,7 @@ func oursNetHTTPServer() *server {
 				return
 			}
 		}
-	}, quiet()))
+	}, o))
 	return httpServer(mux, &reg.open, func(msg []byte) {
 		v := string(msg)
 		reg.each(func(out chan<- string) { out <- v })

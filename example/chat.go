@@ -11,8 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/go-macaron/sockets/hub"
 	"github.com/go-macaron/sockets/wschan"
+	"github.com/go-macaron/sockets/wsprom"
 )
 
 //go:embed index.html
@@ -78,8 +83,12 @@ type app struct {
 func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], hist history, front string) (*app, error) {
 	c := &chat{hub: rooms, log: logger, history: hist}
 	a := &app{chat: c}
-	m := &wschan.Metrics{}
-	o := &wschan.Options{Context: ctx, Logger: logger, Trace: m.Trace()}
+	o := &wschan.Options{Context: ctx, Logger: logger}
+	// Prometheus: the connections of o (and of chatOpts, a copy made after
+	// this) and the hub, beside the Go runtime's and the process's figures.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(wsprom.New(wsprom.Config{Options: []*wschan.Options{o}, Hubs: map[string]wsprom.HubStats{"chat": rooms}}),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	chatOpts := *o
 	chatOpts.Subprotocols = []string{Subprotocol}
 	chatOpts.Compression = true // browsers offer permessage-deflate; chat text compresses well
@@ -91,7 +100,7 @@ func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], h
 	default:
 		return nil, fmt.Errorf("unknown front %q: use macaron or net/http", front)
 	}
-	metrics := metricsHandler(m, rooms)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	pages := a.Handler
 	a.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {

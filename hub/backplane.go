@@ -31,6 +31,21 @@ type Backplane interface {
 	Publish(ctx context.Context, msgs []Message) (failed int, err error)
 }
 
+// StateReporter is a Backplane that reports its connection (Stats.Backplane).
+type StateReporter interface {
+	State() BackplaneState
+}
+
+// BackplaneState is a backplane's connection at one moment.
+type BackplaneState struct {
+	// Up is false while any of its subscriptions or stream reads is failing.
+	Up bool
+	// DownSince is when it last went down; zero while it is up.
+	DownSince time.Time
+	// Retries counts the tries to reconnect, since it started.
+	Retries int64
+}
+
 // Message is one broadcast on its way through a Backplane.
 type Message struct {
 	Room string

@@ -100,7 +100,8 @@ type Options struct {
 	Server string
 }
 
-// Stats is the hub's figures at one moment. Rooms and Members are gauges;
+// Stats is the hub's figures at one moment (Stats walks the members for
+// Backlog: one lock each). Rooms and Members are gauges;
 // the others are counters that only grow, as Prometheus counters do.
 type Stats struct {
 	Rooms   int64 // rooms with a member on this server
@@ -125,6 +126,15 @@ type Stats struct {
 	// for the last message received (across servers, it includes their
 	// clock difference); MaxBackplaneLag the largest seen.
 	BackplaneLag, MaxBackplaneLag time.Duration
+	// Backlog is how many values wait in members' backlogs now, beyond
+	// their senders (the slow consumers' share).
+	Backlog int64
+	// BackplaneBuffered is the bytes of broadcasts waiting for the
+	// backplane now, of at most BackplaneBuffer (Options).
+	BackplaneBuffered, BackplaneBuffer int64
+	// Backplane is the backplane's connection, when it reports one
+	// (StateReporter: the Redis backplane does); nil otherwise.
+	Backplane *BackplaneState
 }
 
 // Hub holds rooms of members whose connections carry values of type T: the
@@ -252,16 +262,36 @@ func (h *Hub[T]) deliver(room string, p *parcel[T], except *Member[T], to string
 
 // Stats returns the hub's figures now.
 func (h *Hub[T]) Stats() Stats {
+	var backlog int64
 	h.mu.RLock()
 	rooms := int64(len(h.rooms))
+	for _, members := range h.rooms {
+		for m := range members {
+			m.mu.Lock()
+			backlog += int64(len(m.backlog) - m.head)
+			m.mu.Unlock()
+		}
+	}
 	h.mu.RUnlock()
-	return Stats{
+	st := Stats{
 		Rooms: rooms, Members: h.members.Load(),
 		Deliveries: h.deliveries.Load(), Dropped: h.dropped.Load(), Disconnected: h.disconnected.Load(),
 		Published: h.published.Load(), PublishFailures: h.publishFailures.Load(),
 		Received: h.received.Load(), Duplicates: h.duplicates.Load(), Lost: h.lost.Load(),
 		BackplaneLag: time.Duration(h.lag.Load()), MaxBackplaneLag: time.Duration(h.maxLag.Load()),
+		Backlog: backlog,
 	}
+	if h.bp != nil {
+		h.bp.outMu.Lock()
+		st.BackplaneBuffered = int64(h.bp.outBytes)
+		h.bp.outMu.Unlock()
+		st.BackplaneBuffer = int64(h.opts.BackplaneBuffer)
+		if r, ok := h.opts.Backplane.(StateReporter); ok {
+			state := r.State()
+			st.Backplane = &state
+		}
+	}
+	return st
 }
 
 // Close removes every member, stops the backplane and waits for the hub's

@@ -225,8 +225,12 @@ func (o *Options) logEvent(r *http.Request, level int, msg, text string, attrs .
 		ctx, remote = r.Context(), r.RemoteAddr
 	}
 	if o.Slog != nil {
-		if remote != "" {
-			attrs = append([]slog.Attr{slog.String("remote", remote)}, attrs...)
+		if r != nil {
+			path := ""
+			if r.URL != nil {
+				path = r.URL.Path
+			}
+			attrs = append([]slog.Attr{slog.String("remote", remote), slog.String("path", path)}, attrs...)
 		}
 		o.Slog.LogAttrs(ctx, slogLevel(level), msg, attrs...)
 		return

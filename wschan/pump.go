@@ -180,6 +180,7 @@ func (p *pump) readLoop() error {
 			parked, perr := p.rparker.Park(p, &p.out.rd)
 			if parked {
 				p.stats.readParks.Add(1)
+				p.stats.readParked.Add(1) // after the park: a wake may come first (-1, then 0)
 				return nil
 			}
 			if perr != nil {
@@ -261,6 +262,7 @@ func (p *pump) writeLoop() {
 	// connection idle for parkAfter already (a slow Upgraded hook).
 	if p.idleEnough() {
 		p.stats.writeParks.Add(1)
+		p.stats.writeParked.Add(1)
 		p.parker.Park(p)
 		return
 	}
@@ -284,6 +286,7 @@ func (p *pump) writeRun(e event) {
 		}
 		if p.idleEnough() {
 			p.stats.writeParks.Add(1)
+			p.stats.writeParked.Add(1)
 			p.parker.Park(p)
 			return
 		}
@@ -303,6 +306,7 @@ func (p *pump) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
 
 // Woke resumes the parked write loop with what woke it.
 func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
+	p.stats.writeParked.Add(-1)
 	go p.writeRun(p.box.woke(chosen, v, ok, &p.ev))
 }
 
@@ -310,7 +314,10 @@ func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
 func (p *pump) Ending() bool { return p.ctx.Err() != nil }
 
 // ReadWoke starts the parked read loop again, in the group.
-func (p *pump) ReadWoke() { p.group.Go(p.readLoop) }
+func (p *pump) ReadWoke() {
+	p.stats.readParked.Add(-1)
+	p.group.Go(p.readLoop)
+}
 
 // idleEnough reports whether the write loop has been idle for parkAfter
 // (never, with parking off).
@@ -453,6 +460,7 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 	st := p.Stats()
 	attrs := []slog.Attr{slog.String("by", r.By.String()),
 		slog.Int("code", r.Code), slog.String("reason", r.Reason), slog.Bool("clean", r.Clean),
+		slog.Duration("duration", time.Since(st.ConnectedAt)),
 		slog.Int64("messages_in", st.MessagesIn), slog.Int64("bytes_in", st.BytesIn),
 		slog.Int64("messages_out", st.MessagesOut), slog.Int64("bytes_out", st.BytesOut)}
 	if e.msg != "" {
@@ -519,6 +527,7 @@ func (p *pump) shutdown() {
 	// also cancels the context, so a read loop waiting to deliver gives up.
 	p.finish(shutdownEnding())
 	if p.rparker.Unpark(&p.out.rd) {
+		p.stats.readParked.Add(-1)
 		// A parked read loop ends here, as if it had read on and found
 		// the socket closed (see notePeerAnswer): the close handshake's
 		// reads are Close's own.

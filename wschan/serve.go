@@ -1,6 +1,7 @@
 package wschan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 		method := logMethod(r.Method)
 		o.logEvent(r, LogLevelWarning, "Method not allowed", "Method "+method+" is not allowed",
 			slog.String("method", method))
-		reject(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+		e.reject(w, r, http.StatusMethodNotAllowed, msgMethodNotAllowed)
 		return nil
 	}
 	origin := r.Header.Get("Origin")
@@ -120,7 +121,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 			o.logEvent(r, LogLevelWarning, "Origin not allowed",
 				"Origin "+origin+" is not allowed for host "+host, slog.String("origin", origin), slog.String("host", host))
 		}
-		reject(w, http.StatusForbidden, msgOriginNotAllowed)
+		e.reject(w, r, http.StatusForbidden, msgOriginNotAllowed)
 		return nil
 	}
 	if o.enabled(LogLevelDebug) {
@@ -130,14 +131,14 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	if status, reason := checkHandshake(w, r); status != 0 {
 		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+reason, slog.String("reason", reason))
-		reject(w, status, reason)
+		e.reject(w, r, status, reason)
 		return nil
 	}
 	proto, status, reason := o.subprotocol(r)
 	if status != 0 {
 		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+peerValue(reason),
 			slog.String("reason", peerValue(reason)))
-		reject(w, status, reason)
+		e.reject(w, r, status, reason)
 		return nil
 	}
 
@@ -157,6 +158,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	if err != nil {
 		o.logEvent(r, LogLevelWarning, "Handshake failed", "Handshake failed: "+err.Error(),
 			slog.String("reason", err.Error()))
+		e.rejected(r, cmp.Or(uw.status, http.StatusInternalServerError))
 		return nil
 	}
 	ws.SetReadLimit(o.MaxMessageSize)
@@ -167,13 +169,36 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	return p
 }
 
+// reject answers r with status and body instead of an upgrade, and tells
+// the traces.
+func (e *endpoint) reject(w http.ResponseWriter, r *http.Request, status int, body string) {
+	reject(w, status, body)
+	e.rejected(r, status)
+}
+
+// rejected tells the traces (the options' and the request's) that r was
+// answered with status.
+func (e *endpoint) rejected(r *http.Request, status int) {
+	for _, t := range e.traces(r) {
+		if t != nil && t.Rejected != nil {
+			t.Rejected(r, status)
+		}
+	}
+}
+
+// traces returns the options' trace and the request's (WithConnTrace).
+func (e *endpoint) traces(r *http.Request) [2]*ConnTrace {
+	traces := [2]*ConnTrace{e.opts.Trace}
+	traces[1], _ = r.Context().Value(traceKey{}).(*ConnTrace)
+	return traces
+}
+
 // run starts the connection's loops, runs handler in this goroutine, and
 // returns once the connection has ended and its goroutines are done. A
 // panic in handler closes the connection with 1011, then goes on up.
 func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	e.opts.logEvent(r, LogLevelInfo, "Connection established", "Connection established")
-	traces := [2]*ConnTrace{e.opts.Trace}
-	traces[1], _ = r.Context().Value(traceKey{}).(*ConnTrace)
+	traces := e.traces(r)
 	for _, t := range traces {
 		if t != nil && t.Upgraded != nil {
 			t.Upgraded(p.Connection)
@@ -229,6 +254,48 @@ type ConnTrace struct {
 	// Ended is called once the connection has ended and every goroutine
 	// of it has returned: Done has fired and CloseRecord is set.
 	Ended func(*Connection)
+	// Rejected is called when a request is answered with status instead
+	// of an upgrade (405, 403, 400, 426, 501, or what the transport
+	// answered), after the answer is written.
+	Rejected func(r *http.Request, status int)
+}
+
+// JoinTraces returns a trace that calls each of traces' hooks in turn (nil
+// traces and hooks skipped): a Metrics, a collector and a trace of the
+// user's own on one Options.Trace.
+func JoinTraces(traces ...*ConnTrace) *ConnTrace {
+	var ts []*ConnTrace
+	for _, t := range traces {
+		if t != nil {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 1 {
+		return ts[0]
+	}
+	return &ConnTrace{
+		Upgraded: func(c *Connection) {
+			for _, t := range ts {
+				if t.Upgraded != nil {
+					t.Upgraded(c)
+				}
+			}
+		},
+		Ended: func(c *Connection) {
+			for _, t := range ts {
+				if t.Ended != nil {
+					t.Ended(c)
+				}
+			}
+		},
+		Rejected: func(r *http.Request, status int) {
+			for _, t := range ts {
+				if t.Rejected != nil {
+					t.Rejected(r, status)
+				}
+			}
+		},
+	}
 }
 
 type traceKey struct{}

@@ -1,6 +1,8 @@
 package wschan
 
 import (
+	"maps"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,8 @@ type Stats struct {
 	// ReadParks staying 0 on an idle connection means read parking is
 	// off for it (not Linux, or a socket behind a wrapper that hides it).
 	ReadParks, WriteParks int64
+	// ReadParked and WriteParked report whether the loop is parked now.
+	ReadParked, WriteParked bool
 }
 
 // counters are the live figures behind Stats: atomics, so that the message
@@ -37,6 +41,8 @@ type counters struct {
 	rtt               atomic.Int64
 	readParks         atomic.Int64
 	writeParks        atomic.Int64
+	readParked        atomic.Int32 // 1 while parked (a wake may count first: -1, then 0)
+	writeParked       atomic.Int32
 	born              time.Time
 	pending           func() (receiving, sending int) // the box's channel lengths
 }
@@ -59,6 +65,7 @@ func (c *Connection) Stats() Stats {
 		MessagesOut: c.stats.msgsOut.Load(), BytesOut: c.stats.bytesOut.Load(),
 		RTT: time.Duration(c.stats.rtt.Load()), ConnectedAt: c.stats.born,
 		ReadParks: c.stats.readParks.Load(), WriteParks: c.stats.writeParks.Load(),
+		ReadParked: c.stats.readParked.Load() > 0, WriteParked: c.stats.writeParked.Load() > 0,
 	}
 	if c.stats.pending != nil {
 		s.Receiving, s.Sending = c.stats.pending()
@@ -73,9 +80,11 @@ func (c *Connection) Stats() Stats {
 // it: Snapshot adds up the open connections' Stats with the ended ones'
 // figures. The zero value is ready to use; do not copy it after first use.
 type Metrics struct {
-	mu     sync.Mutex
-	live   map[*Connection]struct{}
-	closes map[int]int64
+	mu       sync.Mutex
+	live     map[*Connection]struct{}
+	closes   map[int]int64
+	rejected map[int]int64
+	endedBy  [EndedByNetwork + 1]int64
 
 	accepted                           atomic.Int64
 	msgsIn, bytesIn, msgsOut, bytesOut atomic.Int64 // of ended connections
@@ -94,6 +103,16 @@ type MetricsSnapshot struct {
 	// that ended them (CloseRecord.Code: 0 for a connection dropped
 	// without one).
 	Closes map[int]int64
+	// EndedBy counts the ended connections by who ended them
+	// (CloseRecord.By).
+	EndedBy map[EndedBy]int64
+	// Rejected counts the requests answered without an upgrade, by
+	// status: 405 (method), 403 (origin), 400 (handshake), 426 (version),
+	// 501 (no hijacking), or the transport's own answer.
+	Rejected map[int]int64
+	// ReadParked and WriteParked are how many open connections have their
+	// read loop, and their write loop, parked now (Options.ParkAfter).
+	ReadParked, WriteParked int64
 }
 
 // Snapshot returns the aggregate now. It costs one Stats read per open
@@ -105,7 +124,13 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 		Open: int64(len(m.live)), Accepted: m.accepted.Load(),
 		MessagesIn: m.msgsIn.Load(), BytesIn: m.bytesIn.Load(),
 		MessagesOut: m.msgsOut.Load(), BytesOut: m.bytesOut.Load(),
-		Closes: make(map[int]int64, len(m.closes)),
+		Closes: maps.Clone(m.closes), Rejected: maps.Clone(m.rejected), EndedBy: make(map[EndedBy]int64),
+	}
+	if s.Closes == nil {
+		s.Closes = map[int]int64{}
+	}
+	if s.Rejected == nil {
+		s.Rejected = map[int]int64{}
 	}
 	for c := range m.live {
 		st := c.Stats()
@@ -113,9 +138,17 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 		s.BytesIn += st.BytesIn
 		s.MessagesOut += st.MessagesOut
 		s.BytesOut += st.BytesOut
+		if st.ReadParked {
+			s.ReadParked++
+		}
+		if st.WriteParked {
+			s.WriteParked++
+		}
 	}
-	for code, n := range m.closes {
-		s.Closes[code] = n
+	for by, n := range m.endedBy {
+		if n > 0 {
+			s.EndedBy[EndedBy(by)] = n
+		}
 	}
 	return s
 }
@@ -123,7 +156,17 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 // Trace returns the trace that counts connections into m: set it as
 // Options.Trace (several Options may share it).
 func (m *Metrics) Trace() *ConnTrace {
-	return &ConnTrace{Upgraded: m.opened, Ended: m.ended}
+	return &ConnTrace{Upgraded: m.opened, Ended: m.ended, Rejected: m.reject}
+}
+
+// reject counts a request answered with status instead of an upgrade.
+func (m *Metrics) reject(_ *http.Request, status int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rejected == nil {
+		m.rejected = make(map[int]int64)
+	}
+	m.rejected[status]++
 }
 
 // opened counts a connection that was upgraded.
@@ -148,6 +191,9 @@ func (m *Metrics) ended(c *Connection) {
 		m.closes = make(map[int]int64)
 	}
 	m.closes[r.Code]++
+	if r.By >= EndedByPeer && r.By <= EndedByNetwork {
+		m.endedBy[r.By]++
+	}
 	m.msgsIn.Add(st.MessagesIn)
 	m.bytesIn.Add(st.BytesIn)
 	m.msgsOut.Add(st.MessagesOut)

@@ -143,7 +143,9 @@ func (g *group) readChannels(ctx context.Context, deliver func(room string, msg 
 			// Once per outage; the subscription's return says how many
 			// tries it took.
 			b.opts.logEvent(slog.LevelWarn, "Subscription lost: resubscribing until Redis answers", slog.String("error", err.Error()))
+			b.wentDown()
 		}
+		b.retries.Add(1)
 		b.reload(ctx)
 		if !sleep(ctx, backoff(attempt)) {
 			return
@@ -176,6 +178,7 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 			case "subscribe", "ssubscribe":
 				if *attempt > 0 {
 					b.opts.logEvent(slog.LevelInfo, "Subscription restored", slog.Int("retries", *attempt))
+					b.cameBack()
 				}
 				*attempt = 0
 				if b.opts.OnSubscribe != nil {
@@ -246,6 +249,7 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 		}
 		if attempt > 0 {
 			b.opts.logEvent(slog.LevelInfo, "Reading streams again", slog.Int("retries", attempt))
+			b.cameBack()
 			attempt = 0
 		}
 		if err != nil {
@@ -339,7 +343,9 @@ func redisTime(res []any) (time.Time, error) {
 func (g *group) failed(ctx context.Context, attempt int, err error) int {
 	if attempt == 0 {
 		g.b.opts.logEvent(slog.LevelWarn, "Reading streams failed: retrying until Redis answers", slog.String("error", err.Error()))
+		g.b.wentDown()
 	}
+	g.b.retries.Add(1)
 	g.b.reload(ctx)
 	sleep(ctx, backoff(attempt))
 	return attempt + 1

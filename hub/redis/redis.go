@@ -55,6 +55,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-macaron/sockets/hub"
@@ -123,6 +124,37 @@ type Backplane struct {
 	changed chan struct{}
 
 	presence presence
+
+	// The connection's state (State): groups failing now, since when, and
+	// the tries to reconnect.
+	down      atomic.Int32
+	downSince atomic.Int64 // unix nanoseconds; 0 while up
+	retries   atomic.Int64
+}
+
+// State reports the backplane's connection: down while any group's
+// subscription (or stream read) is failing, and the retries made since it
+// started. It implements hub.StateReporter.
+func (b *Backplane) State() hub.BackplaneState {
+	s := hub.BackplaneState{Up: b.down.Load() == 0, Retries: b.retries.Load()}
+	if ns := b.downSince.Load(); ns != 0 && !s.Up {
+		s.DownSince = time.Unix(0, ns)
+	}
+	return s
+}
+
+// wentDown records a group's first failure of a run.
+func (b *Backplane) wentDown() {
+	if b.down.Add(1) == 1 {
+		b.downSince.Store(time.Now().UnixNano())
+	}
+}
+
+// cameBack records a group working again after failures.
+func (b *Backplane) cameBack() {
+	if b.down.Add(-1) == 0 {
+		b.downSince.Store(0)
+	}
 }
 
 // New returns a backplane publishing and subscribing through rdb: a
