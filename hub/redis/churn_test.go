@@ -164,6 +164,9 @@ func TestOutageLoggedOnce(t *testing.T) {
 					t.Fatalf("no line for the outage a minute later:\n%s", logs)
 				}
 			}
+			if st := h.Stats().Backplane; st == nil || st.Up || st.DownSince.IsZero() {
+				t.Fatalf("during the outage the backplane's state is %+v, want down since a moment", st)
+			}
 			time.Sleep(3 * time.Second) // the outage lasts: several retries
 			r.start()
 			back := regexp.MustCompile(`(?i)(subscription restored|reading streams again)[^\n]*retries\W+\d+`)
@@ -171,6 +174,9 @@ func TestOutageLoggedOnce(t *testing.T) {
 				if time.Now().After(deadline) {
 					t.Fatalf("no line for the end of the outage a minute later:\n%s", logs)
 				}
+			}
+			if st := h.Stats().Backplane; st == nil || !st.Up || !st.DownSince.IsZero() || st.Retries == 0 {
+				t.Fatalf("after the outage the backplane's state is %+v, want up, with its retries counted", st)
 			}
 			if n, m := logs.count(lost), logs.count(back); n != 1 || m != 1 {
 				t.Fatalf("%d lines for the outage and %d for its end, want one each:\n%s", n, m, logs)
