@@ -16,6 +16,12 @@
 // a server delivers its own broadcasts locally and ignores their echo, and
 // the publisher's sequence number per room lets receivers drop duplicates
 // and count what they missed (Stats.Lost).
+//
+// With Options.History (a hub without a backplane), each room keeps its
+// last broadcasts, each with a Position the application puts in its own
+// messages (Positioned, SetStamp), and a member that drops and rejoins
+// from the last position it saw (JoinConnFrom) gets what it missed exactly
+// once, in order, or is told why it cannot (Recovery).
 package hub
 
 import (
@@ -98,6 +104,17 @@ type Options struct {
 	// Server names this server in Presence. Default: the host name and
 	// the process id.
 	Server string
+
+	// History is how many of each room's last broadcasts the hub keeps,
+	// numbered, so that a member that drops and rejoins gets what it
+	// missed (JoinConnFrom) and a late joiner the room's last messages
+	// (Recent). 0 keeps none. Only a hub without a Backplane keeps one:
+	// with a backplane, JoinConnFrom answers that it cannot recover.
+	History int
+	// HistoryTTL is how long a kept broadcast stays; a room whose every
+	// kept broadcast has expired forgets its history (and its epoch).
+	// Default: 2 minutes.
+	HistoryTTL time.Duration
 }
 
 // Stats is the hub's figures at one moment (Stats walks the members for
@@ -150,6 +167,11 @@ type Hub[T any] struct {
 
 	watchers park.Waiters // wait on the members' done channels
 
+	histMu    sync.Mutex
+	histories map[string]*roomHistory[T] // with Options.History
+	sweep     *time.Timer                // forgets expired histories
+	stamp     func(T, Position) T        // SetStamp
+
 	deliveries, dropped, disconnected       atomic.Int64
 	published, publishFailures              atomic.Int64
 	received, duplicates, lost, lag, maxLag atomic.Int64
@@ -168,6 +190,8 @@ func New[T any](opts Options) *Hub[T] {
 	opts.MaxBacklog = max(cmp.Or(max(opts.MaxBacklog, 0), 4096), opts.QueueSize)
 	opts.BackplaneBuffer = cmp.Or(max(opts.BackplaneBuffer, 0), 64<<20)
 	opts.Logger = cmp.Or(opts.Logger, log.New(os.Stderr, "[hub] ", log.LstdFlags))
+	opts.History = max(opts.History, 0)
+	opts.HistoryTTL = cmp.Or(max(opts.HistoryTTL, 0), 2*time.Minute)
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	if opts.Server == "" {
@@ -230,6 +254,10 @@ func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) error {
 func (h *Hub[T]) SendTo(room, name string, v T) error { return h.broadcast(room, v, nil, name) }
 
 func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) error {
+	if h.opts.History > 0 && h.bp == nil && to == "" {
+		h.broadcastKept(room, v, except)
+		return nil
+	}
 	p := h.codec.newParcel(v, nil)
 	h.deliver(room, p, except, to)
 	if h.bp != nil {
@@ -238,12 +266,41 @@ func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) error
 	return nil
 }
 
+// broadcastKept numbers v, stamps it with its position, keeps it in the
+// room's history and delivers it, all under the history's lock: every
+// member sees the room's broadcasts in the order of their offsets, and a
+// member rejoining (under the hub's write lock) sees each once.
+func (h *Hub[T]) broadcastKept(room string, v T, except *Member[T]) {
+	h.mu.RLock()
+	r := h.history(room, true)
+	r.mu.Lock()
+	v = h.stamped(v, Position{Epoch: r.epoch, Offset: r.next})
+	p := h.codec.newParcel(v, nil)
+	r.add(p, time.Now(), h.opts.History, h.opts.HistoryTTL)
+	acted, n := h.deliverLocked(room, p, except, "")
+	r.mu.Unlock()
+	h.mu.RUnlock()
+	h.deliveries.Add(n)
+	for _, m := range acted {
+		m.kick()
+	}
+}
+
 // deliver hands p to every local member of room but except (only to those
 // named to, when to is set). It never blocks.
 func (h *Hub[T]) deliver(room string, p *parcel[T], except *Member[T], to string) {
-	var acted []*Member[T]
 	h.mu.RLock()
-	n := int64(0)
+	acted, n := h.deliverLocked(room, p, except, to)
+	h.mu.RUnlock()
+	h.deliveries.Add(n)
+	for _, m := range acted {
+		m.kick()
+	}
+}
+
+// deliverLocked is deliver under h.mu: it returns the members to
+// disconnect (outside the lock) and how many it handed p to.
+func (h *Hub[T]) deliverLocked(room string, p *parcel[T], except *Member[T], to string) (acted []*Member[T], n int64) {
 	for m := range h.rooms[room] {
 		if m == except || (to != "" && m.Name != to) {
 			continue
@@ -253,11 +310,7 @@ func (h *Hub[T]) deliver(room string, p *parcel[T], except *Member[T], to string
 			acted = append(acted, m)
 		}
 	}
-	h.mu.RUnlock()
-	h.deliveries.Add(n)
-	for _, m := range acted {
-		m.kick()
-	}
+	return acted, n
 }
 
 // Stats returns the hub's figures now.
@@ -314,6 +367,11 @@ func (h *Hub[T]) Close() {
 		m.Leave()
 	}
 	h.cancel()
+	h.histMu.Lock()
+	if h.sweep != nil {
+		h.sweep.Stop()
+	}
+	h.histMu.Unlock()
 	h.wg.Wait()
 	h.watchers.Wait()
 }

@@ -59,7 +59,11 @@ func (h *Hub[T]) JoinConn(room, name string, c *wschan.Conn[T]) (*Member[T], err
 		conn: c.Connection})
 }
 
-func (h *Hub[T]) join(m *Member[T]) (*Member[T], error) {
+func (h *Hub[T]) join(m *Member[T]) (*Member[T], error) { return h.joinWith(m, nil) }
+
+// joinWith adds m to its room and, when then is set, calls it under the
+// hub's write lock once m is in (a replay).
+func (h *Hub[T]) joinWith(m *Member[T], then func()) (*Member[T], error) {
 	room, name := m.room, m.Name
 	m.left = make(chan struct{})
 	h.mu.Lock()
@@ -85,6 +89,9 @@ func (h *Hub[T]) join(m *Member[T]) (*Member[T], error) {
 	// the watcher this may start.
 	h.members.Add(1)
 	h.watch(m)
+	if then != nil {
+		then()
+	}
 	h.mu.Unlock()
 	return m, nil
 }
