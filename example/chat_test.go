@@ -281,4 +281,3 @@ func TestChatWithTestKit(t *testing.T) {
 		})
 	}
 }
-
