@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,6 +184,7 @@ type restartable struct {
 	closeWS context.CancelFunc
 	served  chan struct{}
 	missing atomic.Int64
+	sockets sync.Map // request path -> the hijacked net.Conn of its last WebSocket
 }
 
 func newRestartable(t *testing.T, rooms *hub.Hub[*Message], front string) *restartable {
@@ -204,7 +206,7 @@ func (r *restartable) start() {
 	ctx, r.closeWS = context.WithCancel(context.Background())
 	r.app = mustApp(r.t, ctx, r.rooms, r.front)
 	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.app.ServeHTTP(&statusRecorder{ResponseWriter: w, missing: &r.missing}, req)
+		r.app.ServeHTTP(&statusRecorder{ResponseWriter: w, missing: &r.missing, path: req.URL.Path, sockets: &r.sockets}, req)
 	})}
 	r.served = make(chan struct{})
 	go func() {
@@ -228,10 +230,23 @@ func (r *restartable) stop() {
 	r.srv = nil
 }
 
-// statusRecorder counts 404 responses; it lets the hijack through.
+// cut closes the TCP connection of the last WebSocket served at path, as
+// a network that fails does: no close frame either way.
+func (r *restartable) cut(path string) {
+	c, ok := r.sockets.Load(path)
+	if !ok {
+		r.t.Fatalf("no WebSocket at %s to cut", path)
+	}
+	_ = c.(net.Conn).Close()
+}
+
+// statusRecorder counts 404 responses; it lets the hijack through, and
+// keeps the hijacked connection by path.
 type statusRecorder struct {
 	http.ResponseWriter
 	missing *atomic.Int64
+	path    string
+	sockets *sync.Map
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -242,7 +257,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(s.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err == nil {
+		s.sockets.Store(s.path, c)
+	}
+	return c, brw, err
 }
 
 // evalBool evaluates a JavaScript expression that yields a boolean.
@@ -353,7 +372,7 @@ func evalString(t *testing.T, ctx context.Context, what, js string) string {
 }
 
 func browserChat(t *testing.T, front string, v viewport, artifacts string) {
-	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0), History: historyKept})
 	defer rooms.Close()
 	srv := newRestartable(t, rooms, front)
 	tab := func() (context.Context, context.CancelFunc) {
@@ -545,7 +564,7 @@ func TestBrowserEcho(t *testing.T) {
 func browserEcho(t *testing.T, front string, v viewport, artifacts string) {
 	ctx, _ := browser(t)
 	quiet := log.New(io.Discard, "", 0)
-	rooms := hub.New[*Message](hub.Options{Logger: quiet})
+	rooms := hub.New[*Message](hub.Options{Logger: quiet, History: historyKept})
 	defer rooms.Close()
 	srv := httptest.NewServer(mustApp(t, context.Background(), rooms, front))
 	defer srv.Close()
@@ -609,4 +628,68 @@ func browserEcho(t *testing.T, front string, v viewport, artifacts string) {
 		t.Error("the console has no dark scheme")
 	}
 	screenshot(t, ctx, artifacts, "echo-dark-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+}
+
+// TestBrowserResume: a page whose socket the network cuts while the room
+// goes on talking reconnects by itself, resumes from the last message it
+// showed, says how many it missed and shows every message once, in order;
+// after a gap longer than the room's history it says it could not recover
+// and reloads the room's last messages instead. Both fronts, every
+// viewport.
+func TestBrowserResume(t *testing.T) {
+	inEveryBrowserView(t, browserResume)
+}
+
+func browserResume(t *testing.T, front string, v viewport, artifacts string) {
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0), History: 8})
+	defer rooms.Close()
+	srv := newRestartable(t, rooms, front)
+	tab := func() context.Context {
+		ctx, _ := browser(t)
+		drive(t, ctx, "set the viewport", v.emulate())
+		return ctx
+	}
+	ann, bob := tab(), tab()
+	joinRoom(t, ann, srv.url(), "R", "ann")
+	joinRoom(t, bob, srv.url(), "R", "bob")
+	waitLog(t, ann, "bob joined")
+	say(t, ann, "before the cut")
+	waitLog(t, bob, "ann: before the cut")
+
+	// The network cuts ann's socket; the room goes on meanwhile.
+	srv.cut("/sockets/rooms/R/ann")
+	said := []string{"one", "two", "three"}
+	for _, text := range said {
+		rooms.Broadcast("R", &Message{Type: "message", From: "bob", Text: text, At: now()})
+	}
+	waitLog(t, ann, "while you were away")
+	waitLog(t, ann, "bob: three")
+	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
+	log := logText(t, ann)
+	at := -1
+	for _, text := range append([]string{"ann: before the cut"}, "bob: one", "bob: two", "bob: three") {
+		if n := strings.Count(log, text); n != 1 {
+			t.Errorf("after resuming ann sees %q %d times, want once:\n%s", text, n, log)
+		}
+		i := strings.Index(log, text)
+		if i < at {
+			t.Errorf("after resuming ann sees %q out of order:\n%s", text, log)
+		}
+		at = i
+	}
+	screenshot(t, ann, artifacts, "chat-resumed-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+
+	// A gap longer than the room's history (8 broadcasts): reloaded.
+	waitFor(t, ann, "ann is back in room R", text("status")+`.startsWith("In room R as ann")`)
+	srv.cut("/sockets/rooms/R/ann")
+	for i := range 12 {
+		rooms.Broadcast("R", &Message{Type: "message", From: "bob", Text: fmt.Sprintf("later %d", i), At: now()})
+	}
+	waitLog(t, ann, "Could not recover everything: reloaded")
+	waitLog(t, ann, "bob: later 11")
+	log = logText(t, ann)
+	if strings.Contains(log, "bob: one") || strings.Count(log, "bob: later 11") != 1 {
+		t.Errorf("after the reload ann's log is not the room's last messages, once:\n%s", log)
+	}
+	screenshot(t, ann, artifacts, "chat-reloaded-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 }

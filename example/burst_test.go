@@ -31,7 +31,7 @@ func TestJoinBurst(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rooms := hub.New[*Message](hub.Options{Policy: hub.Disconnect, Patience: time.Minute, Logger: log.New(io.Discard, "", 0)})
+	rooms := hub.New[*Message](hub.Options{Policy: hub.Disconnect, Patience: time.Minute, Logger: log.New(io.Discard, "", 0), History: historyKept})
 	defer rooms.Close()
 	srv := httptest.NewServer(mustApp(t, ctx, rooms, "net/http"))
 	defer srv.Close()

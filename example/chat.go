@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -50,7 +51,22 @@ type Message struct {
 	// room are reachable (through Redis); a member is sent one when it
 	// joins while they are not, and one at each change.
 	Up bool `json:"up,omitempty"`
+	// ID is the room's position after this message (hub.Position), on
+	// messages, joins and leaves, and on a "history" message the position
+	// it goes up to: the page reconnects from the last one it saw
+	// (?from=), and gets what it missed.
+	ID string `json:"id,omitempty"`
+	// Missed is, in a "recovered" message, how many messages the room
+	// said while the page was away (they follow it).
+	Missed int `json:"missed,omitempty"`
+	// Reload marks a "history" message sent to a page that asked to
+	// resume but could not: it replaces what the page shows.
+	Reload bool `json:"reload,omitempty"`
 }
+
+// SetPosition puts the hub's position for a broadcast in the message
+// itself (hub.Positioned): the page holds it in its own terms.
+func (m *Message) SetPosition(p hub.Position) { m.ID = p.String() }
 
 // CloseNameTaken is the close code for a name already used in the room.
 const CloseNameTaken = 4001
@@ -152,6 +168,7 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	// The other servers' members (with a Redis backplane), asked before
 	// taking the lock: it may wait for Redis.
 	remote := ch.presence(c.Request.Context(), room)
+	from := c.Request.URL.Query().Get("from") // the page's last position, when it resumes
 	ch.mu.Lock()
 	members := ch.hub.Members(room)
 	if slices.Contains(members, name) {
@@ -160,35 +177,44 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 		<-c.Done
 		return
 	}
-	me, err := ch.hub.JoinConn(room, name, c)
-	if err != nil { // the server is shutting down
+	// The list, then (with the hub's history) what the page missed or
+	// the room's last messages, then the announcement, under the lock: a
+	// member joining at the same moment is either in this one's list or
+	// heard of after it, never both nor neither. (A new connection's
+	// sender is empty: these sends do not wait.)
+	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
+	var me *hub.Member[*Message]
+	var err error
+	if ch.history == nil {
+		me, err = ch.joinKept(room, name, from, c)
+	} else {
+		me, err = ch.hub.JoinConn(room, name, c)
+	}
+	if err != nil { // the server is shutting down, or the history moved on
 		ch.mu.Unlock()
-		c.Disconnect <- 1001
+		c.Disconnect <- 1013 // try again later: the page does
 		<-c.Done
 		return
 	}
-	// The list, then the announcement, under the lock: a member joining at
-	// the same moment is either in this one's list or heard of after it,
-	// never both nor neither. (A new connection's sender is empty: the list
-	// does not wait.)
-	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
 	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name, At: now()}, me)
 	ch.mu.Unlock()
-	// What was said before, and whether the room is split; the member's
-	// sender holds them behind the list, in order with what follows.
-	// While Redis is known to be away the history is not asked for: each
-	// call would wait out its timeout.
+	// Whether the room is split, and with Redis what was said before (the
+	// Redis history); the member's sender holds them behind the list,
+	// in order with what follows. While Redis is known to be away the
+	// history is not asked for: each call would wait out its timeout.
 	if apart := ch.apart.Load(); apart {
 		c.Sender <- &Message{Type: "servers", Up: false}
-	} else if old := ch.history.last(c.Request.Context(), room); len(old) > 0 {
-		c.Sender <- &Message{Type: "history", History: old}
+	} else if ch.history != nil {
+		if old := ch.history.last(c.Request.Context(), room); len(old) > 0 || from != "" {
+			c.Sender <- &Message{Type: "history", History: old, Reload: from != ""}
+		}
 	}
 	for {
 		select {
 		case msg := <-c.Receiver:
 			msg.Type, msg.From, msg.At, msg.Members, msg.History = "message", name, now(), nil, nil
 			ch.hub.Broadcast(room, msg) // first: the history's write must not delay it
-			if !ch.apart.Load() {
+			if ch.history != nil && !ch.apart.Load() {
 				ch.history.add(c.Request.Context(), room, *msg)
 			}
 		case <-c.Done:
@@ -200,6 +226,54 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 			return
 		}
 	}
+}
+
+// errHistoryMoved is joinKept's answer when the room's history moved past
+// what it was about to replay: the page tries again.
+var errHistoryMoved = errors.New("the room's history moved on while joining")
+
+// joinKept joins the room from the hub's history. A page that resumes
+// from a position the hub still covers is told how many messages it
+// missed, then gets them, then the live ones; any other page gets the
+// room's last messages (replacing what it shows, when it asked to resume)
+// and joins from the last of them, so that nothing said meanwhile is
+// missed or shown twice.
+func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (*hub.Member[*Message], error) {
+	if from != "" {
+		if rec := ch.hub.Recoverable(room, from); rec.Recovered {
+			c.Sender <- &Message{Type: "recovered", Missed: rec.Replayed}
+			return ch.joinFrom(room, name, from, c)
+		}
+	}
+	recent, pos := ch.hub.Recent(room, historySize)
+	var said []Message
+	for _, m := range recent {
+		if m.Type == "message" {
+			said = append(said, *m)
+		}
+	}
+	if len(said) > 0 || from != "" {
+		c.Sender <- &Message{Type: "history", History: said, ID: pos.String(), Reload: from != ""}
+	}
+	if pos.Epoch == "" {
+		return ch.hub.JoinConn(room, name, c) // the room has said nothing kept
+	}
+	return ch.joinFrom(room, name, pos.String(), c)
+}
+
+// joinFrom joins from a position the hub covered a moment ago; if it no
+// longer does (the history moved on, or expired, meanwhile), the member
+// leaves again and the page is to try again.
+func (ch *chat) joinFrom(room, name, from string, c *wschan.Conn[*Message]) (*hub.Member[*Message], error) {
+	me, rec, err := ch.hub.JoinConnFrom(room, name, c, from)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Recovered {
+		me.Leave()
+		return nil, errHistoryMoved
+	}
+	return me, nil
 }
 
 // now is the time a message carries.

@@ -68,9 +68,24 @@ func same(t *testing.T, got, want Message) {
 			t.Fatalf("%+v: the time %v is wrong for a %q", m, at, m.Type)
 		}
 		m.At = 0
+		// With the hub's history, a broadcast carries its position.
+		if m.ID != "" {
+			if _, err := hub.ParsePosition(m.ID); err != nil {
+				t.Fatalf("%+v: the id %q is not a position", m, m.ID)
+			}
+		}
+		m.ID = ""
+	}
+	if got.Type == "history" && got.ID != "" {
+		if _, err := hub.ParsePosition(got.ID); err != nil {
+			t.Fatalf("%+v: the id %q is not a position", got, got.ID)
+		}
+		got.ID = ""
 	}
 	if got.Type != "servers" {
 		stamped(&got)
+	} else {
+		got.ID = "" // a broadcast too, with a position when the hub keeps a history
 	}
 	got.At = 0
 	for i := range got.History {
@@ -84,9 +99,9 @@ func same(t *testing.T, got, want Message) {
 // fronts are the two fronts the example can run on.
 var fronts = []string{"macaron", "net/http"}
 
-// mustApp is newApp for tests, with the history in memory.
+// mustApp is newApp for tests, with the hub keeping the history.
 func mustApp(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], front string) *app {
-	return mustAppWith(t, ctx, rooms, newMemoryHistory(), front)
+	return mustAppWith(t, ctx, rooms, nil, front)
 }
 
 // mustAppWith is newApp for tests.
@@ -109,7 +124,7 @@ func TestRooms(t *testing.T) {
 func testRooms(t *testing.T, front string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0), History: historyKept})
 	defer rooms.Close()
 	srvApp := mustApp(t, ctx, rooms, front)
 	srv := httptest.NewServer(srvApp)
@@ -239,7 +254,7 @@ func TestServerTimeouts(t *testing.T) {
 // kitServer serves the example on front with the test kit, with rooms of
 // its own.
 func kitServer(t *testing.T, front string) *sockettest.Server {
-	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0)})
+	rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0), History: historyKept})
 	t.Cleanup(rooms.Close)
 	return sockettest.NewServer(t, mustApp(t, context.Background(), rooms, front))
 }

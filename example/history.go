@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -13,54 +12,18 @@ import (
 // joins.
 const historySize = 50
 
-// history keeps the last messages of each room, for members who join
-// later: in this process (memoryHistory), or in Redis, shared by every
-// server of the room (redisHistory). The server that relays a message from
-// its member adds it, once.
+// historyKept is how many of each room's broadcasts (messages, joins and
+// leaves) the hub keeps for pages that reconnect, without Redis.
+const historyKept = 500
+
+// history keeps the last messages of each room in Redis, shared by every
+// server of the room (redisHistory), for members who join later. The
+// server that relays a message from its member adds it, once. Without
+// Redis the hub keeps the history (hub.Options.History), and a page that
+// reconnects resumes from its last position.
 type history interface {
 	add(ctx context.Context, room string, m Message)
 	last(ctx context.Context, room string) []Message
-}
-
-// maxHistoryRooms bounds the rooms a memoryHistory remembers: past it, the
-// room written to longest ago is forgotten.
-const maxHistoryRooms = 1024
-
-// memoryHistory is the history of one server's rooms.
-type memoryHistory struct {
-	mu    sync.Mutex
-	rooms map[string][]Message
-	used  map[string]time.Time
-}
-
-func newMemoryHistory() *memoryHistory {
-	return &memoryHistory{rooms: make(map[string][]Message), used: make(map[string]time.Time)}
-}
-
-func (h *memoryHistory) add(_ context.Context, room string, m Message) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.rooms[room]; !ok && len(h.rooms) >= maxHistoryRooms {
-		oldest, at := "", time.Time{}
-		for r, t := range h.used {
-			if oldest == "" || t.Before(at) {
-				oldest, at = r, t
-			}
-		}
-		delete(h.rooms, oldest)
-		delete(h.used, oldest)
-	}
-	msgs := append(h.rooms[room], m)
-	if len(msgs) > historySize {
-		msgs = append([]Message(nil), msgs[len(msgs)-historySize:]...)
-	}
-	h.rooms[room], h.used[room] = msgs, time.Now()
-}
-
-func (h *memoryHistory) last(_ context.Context, room string) []Message {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]Message(nil), h.rooms[room]...)
 }
 
 // redisHistory keeps each room's last messages in a Redis list, trimmed to

@@ -78,8 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Every line says which server wrote it: several may share a terminal.
 	logger := log.New(stdout, "["+ln.Addr().String()+"] ", log.LstdFlags)
 
-	opts := hub.Options{Policy: hub.Disconnect, Logger: logger}
-	var hist history = newMemoryHistory()
+	// Without Redis the hub keeps each room's history: a page that
+	// reconnects resumes from its last message. (With the Redis backplane
+	// the hub keeps none yet, and the rooms' last messages live in Redis.)
+	opts := hub.Options{Policy: hub.Disconnect, Logger: logger, History: historyKept}
+	var hist history
 	var rdb *goredis.Client
 	if *redisAddr != "" {
 		rdb, err = connectRedis(ctx, *redisAddr, logger)
@@ -90,6 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer rdb.Close()
 		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger})
+		opts.History = 0
 		hist = redisHistory{rdb}
 	}
 	rooms := hub.New[*Message](opts)
