@@ -72,7 +72,7 @@ func rowDisconnectInvalidCodes(t *testing.T) {
 				t.Fatalf("end %+v", e)
 			}
 			ts.waitFinished()
-			warned := strings.Contains(logs.String(), fmt.Sprintf("[Warning] [127.0.0.1:")) &&
+			warned := strings.Contains(logs.String(), "[Warning] [127.0.0.1:") &&
 				strings.Contains(logs.String(), fmt.Sprintf("Close code %d cannot be sent", c.code))
 			if warned != c.warning {
 				t.Fatalf("warning logged: %v, want %v:\n%s", warned, c.warning, logs)

@@ -95,7 +95,7 @@ func rowOnePingPerPeriod(t *testing.T) {
 
 // silentEnd connects a client that never answers pings and returns how the
 // connection ended for the client and the handler, and how long it lasted.
-func silentEnd(t *testing.T, o *Options, serverSends bool) (clientErr error, e end, lasted time.Duration, pings int) {
+func silentEnd(t *testing.T, o *Options, serverSends bool) (e end, lasted time.Duration, pings int, clientErr error) {
 	t.Helper()
 	p := newProbe[string]()
 	ts := serve(t, Messages(o), p.handler)
@@ -125,13 +125,13 @@ func silentEnd(t *testing.T, o *Options, serverSends bool) (clientErr error, e e
 	}
 	clientErr = recv(t, errc, "the end at the client")
 	lasted = time.Since(start)
-	return clientErr, p.end(t), lasted, pl.count()
+	return p.end(t), lasted, pl.count(), clientErr
 }
 
 func rowSilentPeer(t *testing.T) {
 	o := testOptions(&logBuffer{})
 	o.PingPeriod, o.PongWait = 50*time.Millisecond, 300*time.Millisecond
-	err, e, lasted, _ := silentEnd(t, o, false)
+	e, lasted, _, err := silentEnd(t, o, false)
 	if !gorilla.IsCloseError(err, gorilla.CloseAbnormalClosure) {
 		t.Fatalf("client saw %v, want the connection dropped without a close frame", err)
 	}
@@ -146,7 +146,7 @@ func rowSilentPeer(t *testing.T) {
 func rowWritesDoNotKeepAlive(t *testing.T) {
 	o := testOptions(&logBuffer{})
 	o.PingPeriod, o.PongWait = 50*time.Millisecond, 300*time.Millisecond
-	err, e, _, _ := silentEnd(t, o, true)
+	e, _, _, err := silentEnd(t, o, true)
 	if !gorilla.IsCloseError(err, gorilla.CloseAbnormalClosure) || !errors.Is(e.err, wschan.ErrPongTimeout) {
 		t.Fatalf("client %v, end %+v: want a drop for silence despite the server's writes", err, e)
 	}
@@ -155,7 +155,7 @@ func rowWritesDoNotKeepAlive(t *testing.T) {
 func rowPingAfterPongWait(t *testing.T) {
 	o := testOptions(&logBuffer{})
 	o.PingPeriod, o.PongWait = time.Second, 300*time.Millisecond
-	_, e, _, pings := silentEnd(t, o, false)
+	e, _, pings, _ := silentEnd(t, o, false)
 	if !errors.Is(e.err, wschan.ErrPongTimeout) || pings != 0 {
 		t.Fatalf("end %+v after %d pings, want a drop before any ping", e, pings)
 	}

@@ -126,31 +126,4 @@ func (c *wsClient) recv() (int, error) {
 	}
 }
 
-// recvPayload reads one data frame into buf and returns the payload.
-func (c *wsClient) recvPayload(buf []byte) ([]byte, error) {
-	h := c.hdr[:2]
-	if _, err := io.ReadFull(c.br, h); err != nil {
-		return nil, err
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(c.br, c.hdr[2:4]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint16(c.hdr[2:4]))
-	case 127:
-		if _, err := io.ReadFull(c.br, c.hdr[2:10]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint64(c.hdr[2:10]))
-	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	_, err := io.ReadFull(c.br, buf)
-	return buf, err
-}
-
 func (c *wsClient) close() { _ = c.conn.Close() }

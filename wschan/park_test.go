@@ -97,7 +97,6 @@ func parkServer(t *testing.T, o *Options, wrap func(net.Conn) net.Conn) (*httpte
 // socket embedded as a net.Conn.
 type embeddingConn struct {
 	net.Conn
-	accepted int
 }
 
 // hidingConn hides the socket and does not return it.

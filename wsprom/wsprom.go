@@ -15,7 +15,6 @@ package wsprom
 
 import (
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,7 +53,6 @@ type Collector struct {
 	hubs     map[string]HubStats
 
 	descs descs
-	once  sync.Once
 }
 
 // New returns a collector and instruments cfg.Options with it. Register it
