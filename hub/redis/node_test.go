@@ -345,7 +345,6 @@ func (m *member) write(room, text string) error {
 	return m.c.WriteMessage(gorilla.TextMessage, []byte(room+"|"+m.name+"|"+text))
 }
 
-
 // texts returns what the member received in room from publisher.
 func (m *member) texts(room, publisher string) []string {
 	m.mu.Lock()
