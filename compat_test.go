@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// compatRow is one scenario of ../shared/SPEC.md, run over a real loopback
+// compatRow is one observed behaviour of the original, run over a real loopback
 // socket against this package with a gorilla/websocket v1.5.3 client (or raw
 // TCP for the handshake cases).
 type compatRow struct {
-	id    string // the SPEC.md row
+	id    string // the row, as docs/migration.md numbers the original's behaviours
 	check string // what the row checks, in one line
 	// original is the original's behaviour where this package deliberately
 	// differs (a bug fixed); empty where the behaviour is kept. Every such

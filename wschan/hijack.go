@@ -145,11 +145,21 @@ func (c *writeConn) Write(p []byte) (int, error) {
 // boundary, having flushed every message before it: so the close record
 // tells what went on the wire, whoever wrote it.
 func (c *writeConn) noteClose(p []byte) {
-	if c.sentClose == nil && c.sent.Boundary() && len(p) >= 2 && p[0]&0x0f == 0x8 && p[1]&0x80 == 0 {
-		if n := int(p[1] & 0x7f); n <= 125 && len(p) >= 2+n {
+	if c.sentClose == nil && c.sent.Boundary() && len(p) >= 2 && p[0]&0x0f == 0x8 {
+		n, head := int(p[1]&0x7f), 2
+		if p[1]&0x80 != 0 {
+			head = 6 // a client's frame: masked
+		}
+		if n <= 125 && len(p) >= head+n {
+			payload := bytes.Clone(p[head : head+n])
+			if head == 6 {
+				for i := range payload {
+					payload[i] ^= p[2+i%4]
+				}
+			}
 			ce := &websocket.CloseError{Code: websocket.StatusNoStatusRcvd}
 			if n >= 2 {
-				ce.Code, ce.Reason = websocket.StatusCode(binary.BigEndian.Uint16(p[2:4])), string(p[4:2+n])
+				ce.Code, ce.Reason = websocket.StatusCode(binary.BigEndian.Uint16(payload)), string(payload[2:])
 			}
 			c.sentClose = ce
 		}
