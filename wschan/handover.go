@@ -35,22 +35,22 @@ func (p *pump) handOver() {
 	select {
 	case <-p.returned:
 	default:
-		p.awaitDoneTaken()
+		awaitTaken(p.Done, p.returned)
 	}
 	close(p.Done)
 	close(p.Error)
 }
 
-// awaitDoneTaken returns once done's value has been taken, the handler
-// has returned, or DoneGrace has passed.
-func (p *pump) awaitDoneTaken() {
+// awaitTaken returns once done's value has been taken, returned is closed
+// (the handler has returned), or DoneGrace has passed.
+func awaitTaken(done chan bool, returned <-chan struct{}) {
 	interval := 20 * time.Microsecond
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	giveUp := time.Now().Add(DoneGrace)
-	for len(p.Done) > 0 && time.Now().Before(giveUp) {
+	for len(done) > 0 && time.Now().Before(giveUp) {
 		select {
-		case <-p.returned:
+		case <-returned:
 			return
 		case <-t.C:
 		}
