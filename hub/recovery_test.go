@@ -39,7 +39,11 @@ func recoveryServer(t *testing.T, h *Hub[*tick]) *sockettest.Server {
 		}
 		defer m.Leave()
 		recovered := rec.Recovered
-		c.Sender <- &tick{N: -1, Recovered: &recovered, Reason: rec.Reason}
+		select { // the hub fills the sender too: a dropped client's may stay full
+		case c.Sender <- &tick{N: -1, Recovered: &recovered, Reason: rec.Reason}:
+		case <-c.Done:
+			return
+		}
 		<-c.Done
 	}, &wschan.Options{SkipLogging: true}))
 }
