@@ -131,3 +131,37 @@ func ExampleConnection_CloseWithReason() {
 	// closed 4000 "quota reached"
 	// 1 message, 8 bytes in
 }
+
+// A Go client gets the same channels a handler gets: send, receive, close
+// by closing its sender, and wait for done.
+func ExampleDial() {
+	srv := httptest.NewServer(wschan.Handler(func(c *wschan.Conn[string]) {
+		for {
+			select {
+			case m := <-c.Receiver:
+				c.Sender <- strings.ToUpper(m)
+			case <-c.Done:
+				return
+			}
+		}
+	}, &wschan.Options{SkipLogging: true}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := wschan.Dial[string](ctx, "ws"+strings.TrimPrefix(srv.URL, "http"),
+		&wschan.DialOptions{Header: http.Header{"Origin": {srv.URL}}, Options: &wschan.Options{SkipLogging: true}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.Sender <- "hello"
+	fmt.Println(<-c.Receiver)
+	close(c.Sender) // a normal close, after what was queued
+	<-c.Done
+	err, _ = <-c.Error
+	fmt.Println("error:", err)
+	// Output:
+	// HELLO
+	// error: <nil>
+}
