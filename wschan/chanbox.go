@@ -145,6 +145,6 @@ func (b *chanBox[T]) sent() {
 // its options give, and sets the pump's box to the one that serves them.
 func chans[T any](e *endpoint, p *pump) (send, recv chan T) {
 	send, recv = make(chan T, e.opts.SendChannelBuffer), make(chan T, e.opts.RecvChannelBuffer)
-	p.box = newChanBox(send, recv, &e.bufs, e.opts.JSONCodec, &p.prepared)
+	p.box = newChanBox(send, recv, &e.bufs, e.opts.JSONCodec, &p.conn.prepared)
 	return send, recv
 }

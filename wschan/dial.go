@@ -79,21 +79,17 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 		}
 		return nil, resp, fmt.Errorf("sockets: dial %s: %w", url, err)
 	}
-	ws.SetReadLimit(o.MaxMessageSize)
 	conn := newConnection(o, resp.Request)
 	conn.subprotocol = ws.Subprotocol()
 	conn.compressed = resp.Header.Get("Sec-WebSocket-Extensions") != ""
-	p := newPump(conn, &e.bufs)
-	p.parker, p.rparker = &e.parker, &e.rparker
-	p.ws, p.raw, p.out = ws, t.raw, t.conn
-	p.out.seen = p.touch
+	p := newPump(e, conn, ws, t.raw, t.conn)
 	send, recv := chans[T](e, p)
-	c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
+	c := &Conn[T]{Receiver: recv, Sender: send, Error: p.conn.Error, Disconnect: p.conn.Disconnect, Done: p.conn.Done,
 		Connection: conn, Request: resp.Request}
 	if o.Trace != nil && o.Trace.Upgraded != nil {
 		o.Trace.Upgraded(conn)
 	}
-	p.stats.pending = p.box.lens
+	p.conn.stats.pending = p.box.lens
 	// ctx, and Options.Context when set, bound the connection.
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)

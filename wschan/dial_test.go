@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +291,138 @@ func TestDialSubprotocolAndCompression(t *testing.T) {
 func acceptKey(key string) string {
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// TestDialServerDiesMidMessage: a server that sends half a frame and dies
+// ends the client's connection with the read error on Error, by the
+// network, nothing of the half message delivered.
+func TestDialServerDiesMidMessage(t *testing.T) {
+	url, opts := serveWS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			acceptKey(r.Header.Get("Sec-WebSocket-Key")))
+		brw.Write([]byte{0x81, 10, 'h', 'a', 'l', 'f'}) // 10 bytes announced, 4 sent
+		_ = brw.Flush()
+		_ = conn.Close()
+	}))
+	c, _, err := Dial[string](context.Background(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := endOf(t, c); err == nil {
+		t.Fatal("a server dead mid-message put nothing on the error channel")
+	}
+	if len(c.Receiver) != 0 {
+		t.Fatalf("%d values delivered of a message never whole", len(c.Receiver))
+	}
+	if r, _ := c.Connection.CloseRecord(); r.By != EndedByNetwork {
+		t.Fatalf("record %+v, want ended by the network", r)
+	}
+}
+
+// idleProxy forwards TCP to target and drops a connection that carries no
+// byte either way for idle, as load balancers do.
+func idleProxy(t *testing.T, target string, idle time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			var last atomic.Int64
+			last.Store(time.Now().UnixNano())
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					_ = src.SetReadDeadline(time.Now().Add(idle / 4))
+					n, err := src.Read(buf)
+					if n > 0 {
+						last.Store(time.Now().UnixNano())
+						if _, err := dst.Write(buf[:n]); err != nil {
+							break
+						}
+					}
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						if time.Since(time.Unix(0, last.Load())) < idle {
+							continue
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				_ = in.Close()
+				_ = out.Close()
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestDialBehindAnIdleProxy: pings more frequent than a proxy's idle
+// timeout keep a quiet connection up through it; without them the proxy
+// drops it, the client sees the cause, and Redial connects again.
+func TestDialBehindAnIdleProxy(t *testing.T) {
+	srv := httptest.NewServer(echoServer[string](&Options{SkipLogging: true, PingPeriod: time.Hour, PongWait: 2 * time.Hour}))
+	defer srv.Close()
+	proxy := idleProxy(t, strings.TrimPrefix(srv.URL, "http://"), 300*time.Millisecond)
+	url := "ws://" + proxy + "/"
+	header := http.Header{"Origin": {"http://" + proxy}}
+
+	pinging := &DialOptions{Header: header, Options: &Options{SkipLogging: true, PingPeriod: 50 * time.Millisecond, PongWait: time.Second}}
+	c, _, err := Dial[string](context.Background(), url, pinging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done:
+		t.Fatal("a pinging client was dropped by the proxy")
+	case <-time.After(time.Second): // three idle timeouts: a run of quiet, bounded
+	}
+	c.Sender <- "still here"
+	if got := recvWithin(t, c.Receiver, "the echo"); got != "still here" {
+		t.Fatalf("got %q", got)
+	}
+	close(c.Sender)
+	_ = endOf(t, c)
+
+	quiet := &DialOptions{Header: header, Options: &Options{SkipLogging: true, PingPeriod: time.Hour, PongWait: 2 * time.Hour}}
+	var reconnects atomic.Int64
+	policy := fastPolicy()
+	policy.Reconnected = func(CloseRecord, int, *http.Response) { reconnects.Add(1) }
+	rc, err := Redial[string](context.Background(), url, quiet, policy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(dialWait)
+	for reconnects.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy never dropped a quiet client, or Redial never came back")
+		}
+		time.Sleep(10 * time.Millisecond) // polling an outcome, bounded above
+	}
+	rc.Sender <- "back"
+	if got := recvWithin(t, rc.Receiver, "the echo"); got != "back" {
+		t.Fatalf("got %q", got)
+	}
+	close(rc.Sender)
+	_ = clientEnd(t, rc)
 }

@@ -159,8 +159,7 @@ func ExampleDial() {
 	fmt.Println(<-c.Receiver)
 	close(c.Sender) // a normal close, after what was queued
 	<-c.Done
-	err, _ = <-c.Error
-	fmt.Println("error:", err)
+	fmt.Println("error:", <-c.Error) // nil: closed without a cause
 	// Output:
 	// HELLO
 	// error: <nil>

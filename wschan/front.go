@@ -29,9 +29,9 @@ func init() {
 				both := reflect.ChanOf(reflect.BothDir, reflect.PointerTo(elem))
 				send, recv = reflect.MakeChan(both, e.opts.SendChannelBuffer), reflect.MakeChan(both, e.opts.RecvChannelBuffer)
 				p.box = &jsonBox{elem: elem, send: send, recv: recv,
-					jsonOut: jsonOut{codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.prepared}}
+					jsonOut: jsonOut{codec: e.opts.JSONCodec, bufs: &e.bufs, prep: &p.conn.prepared}}
 			}
-			bind(p.Connection, send, recv)
+			bind(p.conn, send, recv)
 			e.run(p, r, next)
 		}
 	}

@@ -35,10 +35,10 @@ func (p *pump) handOver() {
 	select {
 	case <-p.returned:
 	default:
-		awaitTaken(p.Done, p.returned)
+		awaitTaken(p.conn.Done, p.returned)
 	}
-	close(p.Done)
-	close(p.Error)
+	close(p.conn.Done)
+	close(p.conn.Error)
 }
 
 // awaitTaken returns once done's value has been taken, returned is closed

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -103,10 +104,11 @@ type writeConn struct {
 	writeWait time.Duration
 	bufs      *sync.Pool
 
-	guard  closeGuard // what the transport reads passes it first
-	seen   func()     // called whenever bytes from the peer are read; may be nil
-	rd     park.Gate
-	prefix []byte // what the server had read past the handshake
+	guard    closeGuard    // what the transport reads passes it first
+	lastRead *atomic.Int64 // when bytes from the peer were last read, since born; may be nil
+	born     time.Time
+	rd       park.Gate
+	prefix   []byte // what the server had read past the handshake
 
 	mu        sync.Mutex
 	batching  bool
@@ -182,8 +184,8 @@ func (c *writeConn) Read(p []byte) (int, error) { return c.guard.read(p, c) }
 // loop may park.
 func (c *writeConn) readSocket(p []byte) (n int, err error) {
 	defer func() {
-		if n > 0 && c.seen != nil {
-			c.seen()
+		if n > 0 && c.lastRead != nil {
+			c.lastRead.Store(int64(time.Since(c.born)))
 		}
 	}()
 	if len(c.prefix) > 0 {

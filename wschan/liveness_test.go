@@ -18,8 +18,9 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 
 	silentFor := func() *pump {
 		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, httptest.NewRequest("GET", "/", nil))
-		c.stats.born = time.Now().Add(-2 * time.Second) // nothing read for two seconds
-		p := newPump(c, nil)
+		c.stats.born = time.Now().Add(-2 * time.Second)                  // nothing read for two seconds
+		p := &pump{conn: c, opts: c.Options, ended: make(chan struct{})} // no transport: only tick runs
+		c.ended = p.ended
 		p.ctx, p.cancel = context.WithCancel(context.Background())
 		t.Cleanup(p.cancel)
 		p.raw, p.timer = server, time.NewTimer(time.Hour)

@@ -43,11 +43,19 @@ var errEnded = errors.New("sockets: connection ended")
 // which the group need not report. The group gives Go and Wait over a set
 // of goroutines that changes while the connection lives (pings come and
 // go, a parked read loop leaves and is started again).
+//
+// The pump does not care who dialled: the server's upgrade and the
+// client's Dial each make a Connection, a transport and the writeConn
+// under it, and hand them to newPump, the one constructor. It reaches the
+// handler's side through conn and its options through opts, fields it
+// holds, not embeds; the socket notes reads into the pump's lastRead, data
+// it was given, rather than calling back into the pump.
 type pump struct {
-	*Connection
+	conn *Connection // what the handler sees: its channels, record, stats
+	opts *Options
 	ws   *websocket.Conn
-	raw  net.Conn   // the hijacked TCP connection, for the close deadline
-	out  *writeConn // what the transport writes through, for batching
+	raw  net.Conn   // the TCP (or TLS) connection, for the close deadline
+	out  *writeConn // what the transport reads and writes through
 	box  box
 	bufs *sync.Pool // read buffers, shared by the handler's connections
 
@@ -85,10 +93,16 @@ type pump struct {
 	handed   chan struct{} // closed once done and the error channel are
 }
 
-func newPump(c *Connection, bufs *sync.Pool) *pump {
-	p := &pump{Connection: c, bufs: bufs, ended: make(chan struct{}),
-		returned: make(chan struct{}), handed: make(chan struct{})}
-	c.ended = p.ended
+// newPump makes the pump of conn, whose transport ws runs over out (raw
+// underneath), with e's buffers, parkers and ParkAfter.
+func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, out *writeConn) *pump {
+	p := &pump{conn: conn, opts: conn.Options, bufs: &e.bufs, ws: ws, raw: raw, out: out,
+		parker: &e.parker, rparker: &e.rparker, parkAfter: e.parkAfter,
+		ended: make(chan struct{}), returned: make(chan struct{}), handed: make(chan struct{})}
+	conn.ended = p.ended
+	ws.SetReadLimit(conn.MaxMessageSize)
+	// Every byte read from the peer is liveness: the socket notes when.
+	out.lastRead, out.born = &p.lastRead, conn.stats.born
 	return p
 }
 
@@ -118,7 +132,7 @@ func (p *pump) wait() {
 func (p *pump) finish(e ending) error {
 	p.once.Do(func() {
 		p.ending = e
-		close(p.ended)
+		close(p.conn.ended)
 	})
 	p.cancel()
 	return errEnded
@@ -162,7 +176,7 @@ func (p *pump) notePeerAnswer(e ending, closeErr error) {
 // socket count (writeConn.seen), a pong's as a large message's arriving
 // slowly.
 func (p *pump) touch() {
-	p.lastRead.Store(int64(time.Since(p.stats.born)))
+	p.lastRead.Store(int64(time.Since(p.conn.stats.born)))
 }
 
 // readLoop reads messages, decodes them and delivers them to the receiver.
@@ -179,15 +193,15 @@ func (p *pump) readLoop() error {
 		if errors.Is(err, park.ErrPark) {
 			parked, perr := p.rparker.Park(p, &p.out.rd)
 			if parked {
-				p.stats.readParks.Add(1)
-				p.stats.readParked.Add(1) // after the park: a wake may come first (-1, then 0)
+				p.conn.stats.readParks.Add(1)
+				p.conn.stats.readParked.Add(1) // after the park: a wake may come first (-1, then 0)
 				return nil
 			}
 			if perr != nil {
 				// The socket cannot be waited for: read on its goroutine.
 				p.out.rd.StopParking()
-				if p.enabled(LogLevelDebug) {
-					p.logEvent(p.request, LogLevelDebug, "Read loop cannot park",
+				if p.opts.enabled(LogLevelDebug) {
+					p.opts.logEvent(p.conn.request, LogLevelDebug, "Read loop cannot park",
 						"The read loop cannot park: "+perr.Error(), slog.String("error", perr.Error()))
 				}
 			}
@@ -200,7 +214,7 @@ func (p *pump) readLoop() error {
 		msg, err := readAll(r, (*buf)[:0])
 		if err == nil {
 			p.touch()
-			p.stats.read(len(msg))
+			p.conn.stats.read(len(msg))
 			if typ == websocket.MessageText && !utf8.Valid(msg) {
 				// RFC 6455 8.1: the transport does not check.
 				err = p.finish(invalidUTF8Ending())
@@ -252,8 +266,8 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 func (p *pump) writeLoop() {
 	// One timer serves pings, the silence deadline and parking, all as
 	// durations since the connection was born.
-	p.nextPing, p.deadline = p.PingPeriod, p.PongWait
-	p.ev = events{disconnect: p.Disconnect, stop: p.ctx.Done()}
+	p.nextPing, p.deadline = p.opts.PingPeriod, p.opts.PongWait
+	p.ev = events{disconnect: p.conn.Disconnect, stop: p.ctx.Done()}
 	p.timer = time.NewTimer(time.Hour)
 	p.ev.timer = p.timer.C
 	p.setTimer()
@@ -261,8 +275,8 @@ func (p *pump) writeLoop() {
 	// touches the parker), and parks at once if it starts late, the
 	// connection idle for parkAfter already (a slow Upgraded hook).
 	if p.idleEnough() {
-		p.stats.writeParks.Add(1)
-		p.stats.writeParked.Add(1)
+		p.conn.stats.writeParks.Add(1)
+		p.conn.stats.writeParked.Add(1)
 		p.parker.Park(p)
 		return
 	}
@@ -275,7 +289,7 @@ func (p *pump) writeLoop() {
 func (p *pump) writeRun(e event) {
 	for {
 		if e != evTimer {
-			p.active = time.Since(p.stats.born)
+			p.active = time.Since(p.conn.stats.born)
 		}
 		if p.handle(e) {
 			p.timer.Stop()
@@ -285,8 +299,8 @@ func (p *pump) writeRun(e event) {
 			return
 		}
 		if p.idleEnough() {
-			p.stats.writeParks.Add(1)
-			p.stats.writeParked.Add(1)
+			p.conn.stats.writeParks.Add(1)
+			p.conn.stats.writeParked.Add(1)
 			p.parker.Park(p)
 			return
 		}
@@ -306,7 +320,7 @@ func (p *pump) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
 
 // Woke resumes the parked write loop with what woke it.
 func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
-	p.stats.writeParked.Add(-1)
+	p.conn.stats.writeParked.Add(-1)
 	go p.writeRun(p.box.woke(chosen, v, ok, &p.ev))
 }
 
@@ -315,20 +329,20 @@ func (p *pump) Ending() bool { return p.ctx.Err() != nil }
 
 // ReadWoke starts the parked read loop again, in the group.
 func (p *pump) ReadWoke() {
-	p.stats.readParked.Add(-1)
+	p.conn.stats.readParked.Add(-1)
 	p.group.Go(p.readLoop)
 }
 
 // idleEnough reports whether the write loop has been idle for parkAfter
 // (never, with parking off).
 func (p *pump) idleEnough() bool {
-	return p.parkAfter > 0 && time.Since(p.stats.born)-p.active >= p.parkAfter
+	return p.parkAfter > 0 && time.Since(p.conn.stats.born)-p.active >= p.parkAfter
 }
 
 // setTimer sets the write loop's timer for whichever comes first: the next
 // ping, the silence deadline, or (while not idle long enough) parking.
 func (p *pump) setTimer() {
-	now := time.Since(p.stats.born)
+	now := time.Since(p.conn.stats.born)
 	next := min(p.nextPing, p.deadline)
 	if park := p.active + p.parkAfter; p.parkAfter > 0 && park > now {
 		next = min(next, park)
@@ -349,7 +363,7 @@ func (p *pump) handle(e event) (stop bool) {
 	case evDisconnect:
 		// Everything queued before the code goes out before the close
 		// frame. The sender holds at most its capacity of such values.
-		for range p.SendChannelBuffer {
+		for range p.opts.SendChannelBuffer {
 			if !p.box.poll() {
 				break
 			}
@@ -357,7 +371,7 @@ func (p *pump) handle(e event) (stop bool) {
 				return true
 			}
 		}
-		r := p.decidedClose(p.ev.code)
+		r := p.conn.decidedClose(p.ev.code)
 		p.finish(disconnectEnding(r.code, r.reason))
 		return true
 	case evTimer:
@@ -369,26 +383,26 @@ func (p *pump) handle(e event) (stop bool) {
 // tick pings when a ping is due and checks the peer's silence when the
 // deadline is due, then sets the timer for whichever comes next.
 func (p *pump) tick() (stop bool) {
-	now := time.Since(p.stats.born)
+	now := time.Since(p.conn.stats.born)
 	if now >= p.nextPing {
 		p.ping()
-		p.nextPing = now + p.PingPeriod
+		p.nextPing = now + p.opts.PingPeriod
 	}
 	if now >= p.deadline {
 		last := time.Duration(p.lastRead.Load())
 		switch {
 		case p.holding.Load():
 			// Unread pongs are not the peer's silence.
-			p.deadline = now + p.PongWait
-		case now-last >= p.PongWait && unreadBytes(p.raw) > 0:
+			p.deadline = now + p.opts.PongWait
+		case now-last >= p.opts.PongWait && unreadBytes(p.raw) > 0:
 			// The peer's bytes wait in the socket: the server is behind
 			// (overloaded), not the peer silent.
-			p.deadline = now + p.PongWait
-		case now-last >= p.PongWait:
+			p.deadline = now + p.opts.PongWait
+		case now-last >= p.opts.PongWait:
 			p.finish(silentPeerEnding())
 			return true
 		default:
-			p.deadline = last + p.PongWait
+			p.deadline = last + p.opts.PongWait
 		}
 	}
 	p.setTimer()
@@ -424,14 +438,14 @@ func (p *pump) write() error {
 	err = p.ws.Write(context.Background(), typ, frame)
 	p.box.sent()
 	if err == nil {
-		p.stats.wrote(len(frame))
+		p.conn.stats.wrote(len(frame))
 		return nil
 	}
 	if errors.Is(err, net.ErrClosed) {
 		// The transport closed the socket, or sent a close frame, on the
 		// read side (a peer's close, an oversized message): the read loop
 		// reports that cause. Wait for it, bounded.
-		t := time.NewTimer(p.closeWait())
+		t := time.NewTimer(p.opts.closeWait())
 		defer t.Stop()
 		select {
 		case <-p.ctx.Done():
@@ -446,18 +460,18 @@ func (p *pump) write() error {
 // "Connection closed"), or with Options.Slog as one record "Connection
 // closed" at the ending's level, the rest as attributes.
 func (p *pump) logEnd(e ending, r *CloseRecord) {
-	if p.Slog == nil {
+	if p.opts.Slog == nil {
 		if e.msg != "" {
-			p.logEvent(p.request, e.level, e.msg, e.msg)
+			p.opts.logEvent(p.conn.request, e.level, e.msg, e.msg)
 		}
-		p.logEvent(p.request, LogLevelInfo, "Connection closed", "Connection closed")
+		p.opts.logEvent(p.conn.request, LogLevelInfo, "Connection closed", "Connection closed")
 		return
 	}
 	level := min(e.level, LogLevelInfo) // an ending is never a Debug line
-	if !p.enabled(level) {
+	if !p.opts.enabled(level) {
 		return
 	}
-	st := p.Stats()
+	st := p.conn.Stats()
 	attrs := []slog.Attr{slog.String("by", r.By.String()),
 		slog.Int("code", r.Code), slog.String("reason", r.Reason), slog.Bool("clean", r.Clean),
 		slog.Duration("duration", time.Since(st.ConnectedAt)),
@@ -469,7 +483,7 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 	if r.Cause != nil {
 		attrs = append(attrs, slog.String("cause", r.Cause.Error()))
 	}
-	p.logEvent(p.request, level, "Connection closed", "", attrs...)
+	p.opts.logEvent(p.conn.request, level, "Connection closed", "", attrs...)
 }
 
 // validText returns frame with each invalid UTF-8 byte replaced by U+FFFD,
@@ -478,7 +492,7 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 func (p *pump) validText(frame []byte) []byte {
 	if p.replacedUTF8.CompareAndSwap(false, true) {
 		const msg = "A text message is not valid UTF-8: each invalid byte is sent as U+FFFD (logged once per connection)"
-		p.logEvent(p.request, LogLevelWarning, msg, msg)
+		p.opts.logEvent(p.conn.request, LogLevelWarning, msg, msg)
 	}
 	return []byte(string([]rune(string(frame)))) // each invalid byte becomes U+FFFD
 }
@@ -497,17 +511,17 @@ func (p *pump) ping() {
 		p.pings.Add(-1)
 		return
 	}
-	if p.enabled(LogLevelDebug) {
-		p.logEvent(p.request, LogLevelDebug, "Sending ping", "Sending ping")
+	if p.opts.enabled(LogLevelDebug) {
+		p.opts.logEvent(p.conn.request, LogLevelDebug, "Sending ping", "Sending ping")
 	}
 	p.group.Go(func() error {
 		defer p.pings.Add(-1)
-		ctx, cancel := context.WithTimeout(context.Background(), min(p.PingPeriod, p.PongWait))
+		ctx, cancel := context.WithTimeout(context.Background(), min(p.opts.PingPeriod, p.opts.PongWait))
 		defer cancel()
 		start := time.Now()
 		err := p.ws.Ping(ctx)
 		if err == nil {
-			p.stats.rtt.Store(int64(time.Since(start)))
+			p.conn.stats.rtt.Store(int64(time.Since(start)))
 		}
 		if err == nil || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 			// Answered; or unanswered, which the silence deadline judges;
@@ -527,7 +541,7 @@ func (p *pump) shutdown() {
 	// also cancels the context, so a read loop waiting to deliver gives up.
 	p.finish(shutdownEnding())
 	if p.rparker.Unpark(&p.out.rd) {
-		p.stats.readParked.Add(-1)
+		p.conn.stats.readParked.Add(-1)
 		// A parked read loop ends here, as if it had read on and found
 		// the socket closed (see notePeerAnswer): the close handshake's
 		// reads are Close's own.
@@ -539,7 +553,7 @@ func (p *pump) shutdown() {
 	case actClose:
 		// Bound the wait for the peer's close frame; writes are bounded by
 		// WriteWait already.
-		p.out.closeDeadline(time.Now().Add(p.closeWait()))
+		p.out.closeDeadline(time.Now().Add(p.opts.closeWait()))
 		closeErr = p.ws.Close(e.code, e.reason)
 	case actDrop:
 		_ = p.ws.CloseNow()
@@ -549,9 +563,9 @@ func (p *pump) shutdown() {
 
 	rec := e.record(p.peerClose.Load(), p.out.closeSent())
 	p.logEnd(e, rec)
-	p.record.Store(rec)
+	p.conn.record.Store(rec)
 	if e.cause != nil {
-		p.Error <- e.cause // capacity 1, and the only send: never blocks
+		p.conn.Error <- e.cause // capacity 1, and the only send: never blocks
 	}
-	p.Done <- true // capacity 3, and the only send: never blocks
+	p.conn.Done <- true // capacity 3, and the only send: never blocks
 }

@@ -149,6 +149,25 @@ func TestRedialHandshakeAnswers(t *testing.T) {
 			_ = clientEnd(t, c)
 		})
 	}
+	t.Run("500 is tried again", func(t *testing.T) {
+		var tries atomic.Int64
+		echo := echoServer[string](&Options{SkipLogging: true})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tries.Add(1) <= 2 {
+				http.Error(w, "oops", http.StatusInternalServerError)
+				return
+			}
+			r.Header.Set("Origin", "http://"+r.Host)
+			echo.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		c, err := Redial[string](context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil, fastPolicy(), nil)
+		if err != nil || tries.Load() != 3 {
+			t.Fatalf("err %v after %d tries, want the third to connect", err, tries.Load())
+		}
+		close(c.Sender)
+		_ = clientEnd(t, c)
+	})
 	t.Run("MaxAttempts against a closed port", func(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := "ws" + strings.TrimPrefix(srv.URL, "http")

@@ -71,8 +71,8 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 			return
 		}
 		send, recv := chans[T](e, p)
-		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.Error, Disconnect: p.Disconnect, Done: p.Done,
-			Connection: p.Connection, Request: r}
+		c := &Conn[T]{Receiver: recv, Sender: send, Error: p.conn.Error, Disconnect: p.conn.Disconnect, Done: p.conn.Done,
+			Connection: p.conn, Request: r}
 		e.run(p, r, func() { h(c) })
 	})
 }
@@ -143,8 +143,6 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 
 	conn := newConnection(o, r)
-	p := newPump(conn, &e.bufs)
-	p.parker, p.rparker, p.parkAfter = &e.parker, &e.rparker, e.parkAfter
 	uw := &upgradeWriter{ResponseWriter: w, writeWait: o.WriteWait, bufs: &e.bufs, parkAfter: e.parkAfter}
 	accept := &websocket.AcceptOptions{
 		InsecureSkipVerify:   true, // the origin was checked above
@@ -161,12 +159,9 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 		e.rejected(r, cmp.Or(uw.status, http.StatusInternalServerError))
 		return nil
 	}
-	ws.SetReadLimit(o.MaxMessageSize)
-	p.ws, p.raw, p.out = ws, uw.raw, uw.conn
-	p.out.seen = p.touch
 	conn.subprotocol = ws.Subprotocol()
 	conn.compressed = uw.header.Get("Sec-WebSocket-Extensions") != ""
-	return p
+	return newPump(e, conn, ws, uw.raw, uw.conn)
 }
 
 // reject answers r with status and body instead of an upgrade, and tells
@@ -201,10 +196,10 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	traces := e.traces(r)
 	for _, t := range traces {
 		if t != nil && t.Upgraded != nil {
-			t.Upgraded(p.Connection)
+			t.Upgraded(p.conn)
 		}
 	}
-	p.stats.pending = p.box.lens
+	p.conn.stats.pending = p.box.lens
 	base, release := e.baseContext(r)
 	defer release()
 	p.run(base)
@@ -218,7 +213,7 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		<-p.handed
 		for _, t := range traces {
 			if t != nil && t.Ended != nil {
-				t.Ended(p.Connection)
+				t.Ended(p.conn)
 			}
 		}
 	}()
