@@ -274,8 +274,7 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	h := b.h
 	e, err := parseEnvelope(msg)
 	if err != nil {
-		h.opts.logEvent(slog.LevelError, "Bad backplane message",
-			slog.String("room", room), slog.String("error", err.Error()))
+		b.malformedMessage(room, err)
 		return
 	}
 	if e.node == h.node {
@@ -319,8 +318,7 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	h.received.Add(1)
 	v, err := h.codec.payload(e.body)
 	if err != nil {
-		h.opts.logEvent(slog.LevelError, "Bad backplane message",
-			slog.String("room", room), slog.String("error", err.Error()))
+		b.malformedMessage(room, err)
 		return
 	}
 	var frame []byte
@@ -328,4 +326,17 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 		frame = bytes.Clone(e.body) // the publisher's encoding: the frame itself
 	}
 	h.deliver(room, h.codec.newParcel(v, frame), nil, e.to)
+}
+
+// malformedMessage counts a backplane message this server cannot read (a
+// foreign format, an envelope version before h1, a payload that does not
+// decode as T), and logs it at the 1st, 2nd, 4th... so that a server of
+// another, incompatible version in the room is loud without flooding.
+func (b *bridge[T]) malformedMessage(room string, err error) {
+	h := b.h
+	n := h.malformed.Add(1)
+	if n&(n-1) == 0 {
+		h.opts.logEvent(slog.LevelError, "Bad backplane message", slog.String("room", room),
+			slog.String("error", err.Error()), slog.Int64("malformed", n))
+	}
 }

@@ -100,6 +100,13 @@ func (p *parcel[T]) frameFor(codec wschan.JSONCodec) ([]byte, error) {
 // space-separated fields (format version, publisher node, the publisher's
 // sequence number for the room, publish time in Unix nanoseconds, and the
 // quoted target member name, empty for the whole room), then the payload.
+//
+// Rolling upgrades: this version writes "h1". It reads h1 and any later
+// "hN" whose first five fields are h1's, ignoring what a later version
+// adds after them on the header line, so that servers of this version and
+// the next can share a room while a deployment rolls; a message it cannot
+// read (another format, or a version before h1) is counted
+// (Stats.Malformed) and logged, never delivered half-read.
 type envelope struct {
 	node   string
 	seq    uint64
@@ -116,6 +123,18 @@ func appendEnvelope(dst []byte, e envelope) []byte {
 
 var errEnvelope = errors.New("not a hub message")
 
+// errEnvelopeVersion is a hub message of a version this one cannot read.
+var errEnvelopeVersion = errors.New("a hub message of an unknown version")
+
+// envelopeVersionOK reports whether v is h1 or a later hN.
+func envelopeVersionOK(v []byte) bool {
+	if len(v) < 2 || v[0] != 'h' || v[1] == '0' {
+		return false
+	}
+	n, err := strconv.ParseUint(string(v[1:]), 10, 32)
+	return err == nil && n >= 1
+}
+
 func parseEnvelope(msg []byte) (envelope, error) {
 	var e envelope
 	line, body, ok := bytes.Cut(msg, []byte{'\n'})
@@ -123,8 +142,11 @@ func parseEnvelope(msg []byte) (envelope, error) {
 		return e, errEnvelope
 	}
 	f := bytes.SplitN(line, []byte{' '}, 5)
-	if len(f) != 5 || string(f[0]) != envelopeVersion {
+	if len(f) != 5 {
 		return e, errEnvelope
+	}
+	if !envelopeVersionOK(f[0]) {
+		return e, errEnvelopeVersion
 	}
 	var err error
 	e.node = string(f[1])
@@ -134,7 +156,15 @@ func parseEnvelope(msg []byte) (envelope, error) {
 	if e.sentAt, err = strconv.ParseInt(string(f[3]), 10, 64); err != nil {
 		return e, errEnvelope
 	}
-	if e.to, err = strconv.Unquote(string(f[4])); err != nil {
+	// The target is quoted; a later version may add fields after it.
+	quoted, err := strconv.QuotedPrefix(string(f[4]))
+	if err != nil {
+		return e, errEnvelope
+	}
+	if rest := f[4][len(quoted):]; len(rest) > 0 && (string(f[0]) == envelopeVersion || rest[0] != ' ') {
+		return e, errEnvelope // h1 has nothing after the target
+	}
+	if e.to, err = strconv.Unquote(quoted); err != nil {
 		return e, errEnvelope
 	}
 	e.body = body

@@ -139,6 +139,11 @@ type Stats struct {
 	// suppressed, Lost those known missed from gaps in a publisher's
 	// sequence (a subscription cut, or the publisher's PublishFailures).
 	Received, Duplicates, Lost int64
+	// Malformed counts backplane messages this server could not read: of
+	// a foreign format or an envelope version it does not know (a server
+	// of an incompatible version in the room), or a payload that does not
+	// decode. They are not delivered.
+	Malformed int64
 	// BackplaneLag is the time between a publish and its arrival here,
 	// for the last message received (across servers, it includes their
 	// clock difference); MaxBackplaneLag the largest seen.
@@ -175,6 +180,7 @@ type Hub[T any] struct {
 	deliveries, dropped, disconnected       atomic.Int64
 	published, publishFailures              atomic.Int64
 	received, duplicates, lost, lag, maxLag atomic.Int64
+	malformed                               atomic.Int64
 	members                                 atomic.Int64
 	bp                                      *bridge[T] // nil without a backplane
 	ctx                                     context.Context
@@ -330,7 +336,7 @@ func (h *Hub[T]) Stats() Stats {
 		Rooms: rooms, Members: h.members.Load(),
 		Deliveries: h.deliveries.Load(), Dropped: h.dropped.Load(), Disconnected: h.disconnected.Load(),
 		Published: h.published.Load(), PublishFailures: h.publishFailures.Load(),
-		Received: h.received.Load(), Duplicates: h.duplicates.Load(), Lost: h.lost.Load(),
+		Received: h.received.Load(), Duplicates: h.duplicates.Load(), Lost: h.lost.Load(), Malformed: h.malformed.Load(),
 		BackplaneLag: time.Duration(h.lag.Load()), MaxBackplaneLag: time.Duration(h.maxLag.Load()),
 		Backlog: backlog,
 	}

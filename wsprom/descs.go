@@ -6,9 +6,9 @@ import "github.com/prometheus/client_golang/prometheus"
 type descs struct {
 	open, parked, handshakes, messages, bytes, closes, endedBy *prometheus.Desc
 
-	rooms, members, backlog, deliveries, dropped, disconnected  *prometheus.Desc
-	published, publishFailures, received, duplicates, lost, lag *prometheus.Desc
-	bufferBytes, bufferLimit, backplaneUp, downSince, retries   *prometheus.Desc
+	rooms, members, backlog, deliveries, dropped, disconnected             *prometheus.Desc
+	published, publishFailures, received, duplicates, lost, lag, malformed *prometheus.Desc
+	bufferBytes, bufferLimit, backplaneUp, downSince, retries              *prometheus.Desc
 }
 
 func newDescs(ns string, constLabels prometheus.Labels) descs {
@@ -36,6 +36,7 @@ func newDescs(ns string, constLabels prometheus.Labels) descs {
 		received:        hubDesc("received_total", "Broadcasts received from the other servers."),
 		duplicates:      hubDesc("duplicates_total", "Broadcasts received twice and dropped."),
 		lost:            hubDesc("lost_total", "Broadcasts of other servers known missed (sequence gaps)."),
+		malformed:       hubDesc("malformed_total", "Backplane messages this server could not read (another format or envelope version)."),
 		lag:             hubDesc("backplane_lag_seconds", "Publish-to-arrival time of the last broadcast received from another server."),
 		bufferBytes:     hubDesc("backplane_buffer_bytes", "Bytes of broadcasts waiting for the backplane."),
 		bufferLimit:     hubDesc("backplane_buffer_limit_bytes", "The bound on the bytes waiting for the backplane (BackplaneBuffer)."),
@@ -49,7 +50,7 @@ func newDescs(ns string, constLabels prometheus.Labels) descs {
 func (d *descs) each(f func(*prometheus.Desc)) {
 	for _, x := range []*prometheus.Desc{d.open, d.parked, d.handshakes, d.messages, d.bytes, d.closes, d.endedBy,
 		d.rooms, d.members, d.backlog, d.deliveries, d.dropped, d.disconnected,
-		d.published, d.publishFailures, d.received, d.duplicates, d.lost, d.lag,
+		d.published, d.publishFailures, d.received, d.duplicates, d.lost, d.lag, d.malformed,
 		d.bufferBytes, d.bufferLimit, d.backplaneUp, d.downSince, d.retries} {
 		f(x)
 	}

@@ -135,6 +135,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(d.received, st.Received, name)
 		counter(d.duplicates, st.Duplicates, name)
 		counter(d.lost, st.Lost, name)
+		counter(d.malformed, st.Malformed, name)
 		ch <- prometheus.MustNewConstMetric(d.lag, prometheus.GaugeValue, st.BackplaneLag.Seconds(), name)
 		gauge(d.bufferBytes, st.BackplaneBuffered, name)
 		gauge(d.bufferLimit, st.BackplaneBuffer, name)
