@@ -120,15 +120,30 @@ type bridge[T any] struct {
 
 	seenMu sync.Mutex
 	seen   map[string]map[string]uint64 // room -> publisher -> last sequence number received
+
+	// With a Streams backplane and a history: every broadcast is
+	// delivered from the room's stream, in its order, this server's own
+	// included (streams.go).
+	streams Streams
+	epochMu sync.Mutex
+	epochs  map[string]string        // room -> its stream's epoch
+	excepts map[exceptKey]*Member[T] // this server's message -> the member BroadcastOthers left out
 }
 
 func newBridge[T any](h *Hub[T]) *bridge[T] {
 	b := &bridge[T]{h: h, bp: h.opts.Backplane, wake: make(chan struct{}, 1),
 		seq: make(map[string]uint64), seen: make(map[string]map[string]uint64)}
 	b.presence, _ = b.bp.(PresenceBackplane)
+	if s, ok := b.bp.(Streams); ok && s.Ordered() && h.opts.History > 0 {
+		b.streams, b.epochs, b.excepts = s, make(map[string]string), make(map[exceptKey]*Member[T])
+	}
 	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
+		if b.streams != nil {
+			b.streams.RunStreams(h.ctx, b.receiveEntry)
+			return
+		}
 		b.bp.Run(h.ctx, b.receive)
 	}()
 	go b.publishLoop()
@@ -159,11 +174,22 @@ func (b *bridge[T]) present(room, name string, here bool) {
 // by it. A message that cannot be queued still takes its sequence number,
 // so that the other servers count it as lost.
 func (b *bridge[T]) publish(room string, p *parcel[T], to string) error {
+	return b.publishExcept(room, p, to, nil)
+}
+
+// publishExcept is publish, keeping except to leave out when the message
+// comes back from the stream (streams mode).
+func (b *bridge[T]) publishExcept(room string, p *parcel[T], to string, except *Member[T]) error {
 	h := b.h
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	seq := b.seq[room] + 1
 	b.seq[room] = seq
+	if except != nil && b.streams != nil {
+		b.epochMu.Lock()
+		b.excepts[exceptKey{room, seq}] = except
+		b.epochMu.Unlock()
+	}
 	msg := appendEnvelope(make([]byte, 0, 64), envelope{node: h.node, seq: seq, sentAt: time.Now().UnixNano(), to: to})
 	var err error
 	if p.prepared() {

@@ -65,7 +65,7 @@ func BenchmarkReplay(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			_, pos := h.Recent("r", 0)
-			from := Position{pos.Epoch, pos.Offset - uint64(n)}.String()
+			from := Position{Epoch: pos.Epoch, Offset: pos.Offset - uint64(n)}.String()
 			b.ResetTimer()
 			var total time.Duration
 			for i := 0; i < b.N; i++ {

@@ -108,8 +108,10 @@ type Options struct {
 	// History is how many of each room's last broadcasts the hub keeps,
 	// numbered, so that a member that drops and rejoins gets what it
 	// missed (JoinConnFrom) and a late joiner the room's last messages
-	// (Recent). 0 keeps none. Only a hub without a Backplane keeps one:
-	// with a backplane, JoinConnFrom answers that it cannot recover.
+	// (Recent). 0 keeps none. With a Streams backplane (Redis, Durable)
+	// any value above 0 turns it on and the room's stream is the history
+	// (bounded by the backplane's StreamLength, Recent not served); with a
+	// pub/sub backplane, JoinConnFrom answers that it cannot recover.
 	History int
 	// HistoryTTL is how long a kept broadcast stays; a room whose every
 	// kept broadcast has expired forgets its history (and its epoch).
@@ -263,6 +265,11 @@ func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) error
 	if h.opts.History > 0 && h.bp == nil && to == "" {
 		h.broadcastKept(room, v, except)
 		return nil
+	}
+	if h.bp != nil && h.bp.streams != nil && to == "" {
+		// Delivered here too when it comes back from the room's stream,
+		// in the stream's order, with its position.
+		return h.bp.publishExcept(room, h.codec.newParcel(v, nil), "", except)
 	}
 	p := h.codec.newParcel(v, nil)
 	h.deliver(room, p, except, to)

@@ -34,6 +34,15 @@ type Member[T any] struct {
 	gone        bool      // left: nothing more is queued
 	drops       int64
 
+	// With a Streams backplane: the stream entry last handed to the
+	// member (later deliveries of it or before it are duplicates), and,
+	// while it catches up from a position, the live deliveries held until
+	// the replay has reached them.
+	last     Position
+	catching bool
+	held     []heldEntry[T]
+	overflow bool // held past MaxBacklog while catching up: not recovered
+
 	left   chan struct{} // closed on Leave: stops a drain
 	nudge  chan struct{} // tells the drain the member has fallen behind
 	once   sync.Once
@@ -100,9 +109,14 @@ func (h *Hub[T]) joinWith(m *Member[T], then func()) (*Member[T], error) {
 // before it, else its backlog), and reports whether the member must be
 // disconnected (the caller does it, outside the hub's lock).
 func (m *Member[T]) offer(p *parcel[T]) (kick bool) {
-	h := m.hub
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.offerLocked(p)
+}
+
+// offerLocked is offer under m.mu.
+func (m *Member[T]) offerLocked(p *parcel[T]) (kick bool) {
+	h := m.hub
 	if m.gone {
 		return false
 	}

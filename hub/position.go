@@ -14,17 +14,66 @@ import (
 // grows by one with each broadcast to the room. A client holds the
 // position of the last message it saw and gives it back when it
 // reconnects (JoinConnFrom).
+//
+// With a Streams backplane (the Redis backplane, Durable) the position is
+// the room's stream entry: Offset is its millisecond and Seq its sequence
+// number, and InStream is set; it orders the room across every server.
 type Position struct {
 	Epoch  string // 16 hex digits, random per room history
-	Offset uint64 // 1 for the history's first broadcast
+	Offset uint64 // 1 for the history's first broadcast; a stream entry's millisecond
+	// Seq and InStream: a stream entry's sequence number, in a stream.
+	Seq      uint64
+	InStream bool
 }
 
-// String is the position as a client holds it: "epoch-offset".
+// String is the position as a client holds it: "epoch-offset", or
+// "epoch-ms-seq" in a stream.
 func (p Position) String() string {
 	if p.Epoch == "" {
 		return ""
 	}
-	return p.Epoch + "-" + strconv.FormatUint(p.Offset, 10)
+	s := p.Epoch + "-" + strconv.FormatUint(p.Offset, 10)
+	if p.InStream {
+		s += "-" + strconv.FormatUint(p.Seq, 10)
+	}
+	return s
+}
+
+// streamID is the position's stream entry id, "ms-seq".
+func (p Position) streamID() string {
+	return strconv.FormatUint(p.Offset, 10) + "-" + strconv.FormatUint(p.Seq, 10)
+}
+
+// after reports whether p comes after q in a stream.
+func (p Position) after(q Position) bool {
+	return p.Offset > q.Offset || p.Offset == q.Offset && p.Seq > q.Seq
+}
+
+// parseStreamID reads a stream entry id, "ms-seq".
+func parseStreamID(id string) (ms, seq uint64, err error) {
+	a, b, ok := strings.Cut(id, "-")
+	if !ok {
+		return 0, 0, ErrBadPosition
+	}
+	if ms, err = parseDecimal(a); err != nil {
+		return 0, 0, err
+	}
+	if seq, err = parseDecimal(b); err != nil {
+		return 0, 0, err
+	}
+	return ms, seq, nil
+}
+
+// parseDecimal reads an unsigned decimal without sign or leading zero.
+func parseDecimal(s string) (uint64, error) {
+	if s == "" || s[0] == '0' && len(s) > 1 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, ErrBadPosition
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, ErrBadPosition
+	}
+	return n, nil
 }
 
 // ErrBadPosition is what ParsePosition returns for anything but a
@@ -32,8 +81,8 @@ func (p Position) String() string {
 var ErrBadPosition = errors.New("hub: malformed position")
 
 // maxPosition bounds the length of a position: 16 hex digits, a dash, at
-// most 20 decimal digits.
-const maxPosition = 16 + 1 + 20
+// most 20 decimal digits, and in a stream another dash and 20 more.
+const maxPosition = 16 + 1 + 20 + 1 + 20
 
 // ParsePosition parses what Position.String made, and refuses anything
 // else (ErrBadPosition), in time bounded by maxPosition whatever s is.
@@ -47,12 +96,20 @@ func ParsePosition(s string) (Position, error) {
 			return Position{}, ErrBadPosition
 		}
 	}
-	if off[0] == '0' && len(off) > 1 || strings.TrimLeft(off, "0123456789") != "" {
-		return Position{}, ErrBadPosition // no sign, no leading zero
+	if ms, seq, ok := strings.Cut(off, "-"); ok {
+		p := Position{Epoch: epoch, InStream: true}
+		var err error
+		if p.Offset, err = parseDecimal(ms); err != nil {
+			return Position{}, err
+		}
+		if p.Seq, err = parseDecimal(seq); err != nil {
+			return Position{}, err
+		}
+		return p, nil
 	}
-	n, err := strconv.ParseUint(off, 10, 64)
+	n, err := parseDecimal(off) // no sign, no leading zero
 	if err != nil {
-		return Position{}, ErrBadPosition
+		return Position{}, err
 	}
 	return Position{Epoch: epoch, Offset: n}, nil
 }

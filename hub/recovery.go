@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"context"
 	"reflect"
+	"time"
 
 	"github.com/go-macaron/sockets/wschan"
 )
@@ -25,7 +27,7 @@ type Recovery struct {
 // The reasons a Recovery gives.
 const (
 	ReasonNoHistory  = "the hub keeps no history (Options.History is 0)"
-	ReasonBackplane  = "a hub with a backplane keeps no history: recovery needs a hub without one"
+	ReasonBackplane  = "a hub with a pub/sub backplane keeps no history: recovery needs a hub without a backplane, or a Streams one (Redis, Durable)"
 	ReasonMalformed  = "the position is malformed"
 	ReasonEpoch      = "the position is from another history: the room's history was lost (a restart, an expiry) or it is another room's"
 	ReasonFuture     = "the position is past the room's last broadcast"
@@ -75,6 +77,11 @@ func (h *Hub[T]) JoinFrom(room, name string, sender chan<- T, disconnect chan<- 
 // joining: a handler can tell its client before the replay starts. More
 // broadcasts may be replayed by the join than Replayed says here.
 func (h *Hub[T]) Recoverable(room, from string) Recovery {
+	if h.bp != nil && h.bp.streams != nil {
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		defer cancel()
+		return h.checkStream(ctx, room, from)
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	rec, _ := h.check(room, from, nil)
@@ -82,6 +89,9 @@ func (h *Hub[T]) Recoverable(room, from string) Recovery {
 }
 
 func (h *Hub[T]) joinFrom(m *Member[T], from string) (*Member[T], Recovery, error) {
+	if h.bp != nil && h.bp.streams != nil {
+		return h.joinFromStream(m, from)
+	}
 	var rec Recovery
 	var kick bool
 	m, err := h.joinWith(m, func() {

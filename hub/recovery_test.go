@@ -170,8 +170,8 @@ func TestRecoveryRefusals(t *testing.T) {
 		{"huge", strings.Repeat("a", 1<<20), ReasonMalformed},
 		{"another room", otherPos.String(), ReasonEpoch},
 		{"another hub", restartedPos.String(), ReasonEpoch},
-		{"future", Position{pos.Epoch, pos.Offset + 1}.String(), ReasonFuture},
-		{"too old", Position{pos.Epoch, 3}.String(), ReasonTooOld},
+		{"future", Position{Epoch: pos.Epoch, Offset: pos.Offset + 1}.String(), ReasonFuture},
+		{"too old", Position{Epoch: pos.Epoch, Offset: 3}.String(), ReasonTooOld},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTickConn(64)
@@ -193,7 +193,7 @@ func TestRecoveryRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		from   Position
 		replay int
-	}{{Position{pos.Epoch, pos.Offset - 5}, 5}, {Position{pos.Epoch, pos.Offset - 1}, 1}, {pos, 0}} {
+	}{{Position{Epoch: pos.Epoch, Offset: pos.Offset - 5}, 5}, {Position{Epoch: pos.Epoch, Offset: pos.Offset - 1}, 1}, {pos, 0}} {
 		c := newTickConn(64)
 		m, rec, _ := h.JoinFrom("r", "ok", c.sender, c.disconnect, c.done, tc.from.String())
 		if !rec.Recovered || rec.Replayed != tc.replay || len(c.sender) != tc.replay {

@@ -208,7 +208,7 @@ func (g *group) receive(ctx context.Context, ps *goredis.PubSub, deliver func(ro
 // readStreams reads the group's rooms' streams from the last id seen
 // (for a room just subscribed, from its stream's last entry then), so
 // that nothing published while the connection was down is missed.
-func (g *group) readStreams(ctx context.Context, deliver func(room string, msg []byte)) {
+func (g *group) readStreams(ctx context.Context, deliver func(room, id string, msg []byte)) {
 	b := g.b
 	for attempt := 0; ctx.Err() == nil; {
 		if !g.waitRooms(ctx) {
@@ -262,7 +262,7 @@ func (g *group) readStreams(ctx context.Context, deliver func(room string, msg [
 			}
 			for _, e := range s.Messages {
 				if data, ok := e.Values["m"].(string); ok {
-					deliver(room, []byte(data))
+					deliver(room, e.ID, []byte(data))
 				}
 				g.mu.Lock()
 				if _, still := g.want[room]; still {

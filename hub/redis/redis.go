@@ -46,6 +46,8 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -198,7 +200,10 @@ func New(rdb goredis.UniversalClient, opts Options) *Backplane {
 	return b
 }
 
-var _ hub.PresenceBackplane = (*Backplane)(nil)
+var (
+	_ hub.PresenceBackplane = (*Backplane)(nil)
+	_ hub.Streams           = (*Backplane)(nil)
+)
 
 // bucket is room's hash-tag bucket.
 func (b *Backplane) bucket(room string) int {
@@ -255,13 +260,23 @@ func (b *Backplane) note(room string, want bool) {
 // in batches, runs a reader per bucket in use, and renews the presence
 // records.
 func (b *Backplane) Run(ctx context.Context, deliver func(room string, msg []byte)) {
+	b.run(ctx, deliver, func(room, _ string, msg []byte) { deliver(room, msg) })
+}
+
+// RunStreams is Run with each message's stream entry id, in Durable mode
+// (hub.Streams); on pub/sub it is Run, with empty ids.
+func (b *Backplane) RunStreams(ctx context.Context, deliver func(room, id string, msg []byte)) {
+	b.run(ctx, func(room string, msg []byte) { deliver(room, "", msg) }, deliver)
+}
+
+func (b *Backplane) run(ctx context.Context, deliver func(room string, msg []byte), deliverEntry func(room, id string, msg []byte)) {
 	var wg sync.WaitGroup
 	for _, g := range b.groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if b.opts.Durable {
-				g.readStreams(ctx, deliver)
+				g.readStreams(ctx, deliverEntry)
 			} else {
 				g.readChannels(ctx, deliver)
 			}
@@ -398,4 +413,71 @@ func (o *Options) logEvent(level slog.Level, msg string, attrs ...slog.Attr) {
 		msg += " " + a.String()
 	}
 	o.Logger.Print(word + " " + msg)
+}
+
+// The backplane as a hub.Streams, in Durable mode: a room's stream is its
+// history, shared by every server, and a hub with a History delivers in its
+// order and recovers from it.
+
+// Ordered reports whether rooms run on streams (Durable).
+func (b *Backplane) Ordered() bool { return b.opts.Durable }
+
+// epochKey is where room's stream epoch is kept: beside the stream (the
+// same hash tag, so the same shard on a cluster), in a namespace no stream
+// name can take.
+func (b *Backplane) epochKey(room string) string {
+	return b.opts.Prefix + "epoch:{" + strconv.Itoa(b.bucket(room)) + "}" + room
+}
+
+// Epoch returns room's stream epoch, made once by whichever server asks
+// first (SET NX) and the same for every server after; when Redis loses it
+// with the stream (a flush, a restart without persistence), a new one is
+// made, and positions of the old one are not recovered.
+func (b *Backplane) Epoch(ctx context.Context, room string) (string, error) {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	key := b.epochKey(room)
+	if err := b.rdb.SetNX(ctx, key, hex.EncodeToString(r[:]), 0).Err(); err != nil {
+		return "", fmt.Errorf("redis SET NX %s: %w", key, err)
+	}
+	e, err := b.rdb.Get(ctx, key).Result()
+	if err != nil {
+		return "", fmt.Errorf("redis GET %s: %w", key, err)
+	}
+	return e, nil
+}
+
+// Has reports whether room's stream still holds entry id: not trimmed
+// (StreamLength) nor lost.
+func (b *Backplane) Has(ctx context.Context, room, id string) (bool, error) {
+	res, err := b.rdb.XRangeN(ctx, b.key(room, ""), id, id, 1).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis XRANGE: %w", err)
+	}
+	return len(res) == 1, nil
+}
+
+// Range returns up to count entries of room's stream after id.
+func (b *Backplane) Range(ctx context.Context, room, after string, count int) ([]hub.StreamEntry, error) {
+	res, err := b.rdb.XRangeN(ctx, b.key(room, ""), "("+after, "+", int64(count)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis XRANGE: %w", err)
+	}
+	out := make([]hub.StreamEntry, 0, len(res))
+	for _, e := range res {
+		if data, ok := e.Values["m"].(string); ok {
+			out = append(out, hub.StreamEntry{ID: e.ID, Data: []byte(data)})
+		}
+	}
+	return out, nil
+}
+
+// ReadFrom returns the id after which this server delivers room's entries
+// live, once its reading of the room has started.
+func (b *Backplane) ReadFrom(room string) (string, bool) {
+	g := b.groupOf(room)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	id := g.want[room]
+	return id, id != ""
 }
