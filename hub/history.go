@@ -73,11 +73,14 @@ func (h *Hub[T]) history(room string, create bool) *roomHistory[T] {
 	return r
 }
 
-// sweepHistories forgets the histories whose every entry has expired, so
-// that a room nobody speaks in costs nothing after HistoryTTL; it runs
-// every HistoryTTL while any history is kept.
+// sweepHistories forgets the histories whose every entry has expired and
+// whose room has no member here, so that a room nobody speaks in costs
+// nothing after HistoryTTL; it runs every HistoryTTL while any history is
+// kept.
 func (h *Hub[T]) sweepHistories() {
 	now := time.Now()
+	h.mu.RLock() // a room with members keeps its history (and its epoch)
+	defer h.mu.RUnlock()
 	h.histMu.Lock()
 	defer h.histMu.Unlock()
 	for room, r := range h.histories {
@@ -85,7 +88,7 @@ func (h *Hub[T]) sweepHistories() {
 		r.trim(now, h.opts.History, h.opts.HistoryTTL)
 		empty := len(r.live()) == 0
 		r.mu.Unlock()
-		if empty {
+		if _, members := h.rooms[room]; empty && !members {
 			delete(h.histories, room)
 		}
 	}

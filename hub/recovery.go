@@ -166,10 +166,30 @@ func (h *Hub[T]) check(room, from string, m *Member[T]) (Recovery, bool) {
 // position of the last broadcast to the room (zero without a history):
 // join with JoinConnFrom from that position, and nothing said between the
 // two calls is missed.
+//
+// On a Streams backplane it returns no values (the stream is not read for
+// them), only the position of the stream's last entry: a handler that
+// sends it to its client before joining from it gives the client a place
+// to resume from even before its first message.
 func (h *Hub[T]) Recent(room string, n int) ([]T, Position) {
+	if h.bp != nil && h.bp.streams != nil {
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		defer cancel()
+		id, err := h.bp.streams.LastID(ctx, room)
+		if err != nil {
+			return nil, Position{}
+		}
+		pos, err := h.bp.position(room, id)
+		if err != nil {
+			return nil, Position{}
+		}
+		return nil, pos
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	r := h.history(room, false)
+	// A room that has said nothing yet gets its (empty) history now, so
+	// that the position is one to resume from.
+	r := h.history(room, h.opts.History > 0 && h.bp == nil)
 	if r == nil {
 		return nil, Position{}
 	}

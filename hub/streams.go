@@ -24,14 +24,18 @@ type Streams interface {
 	// Epoch returns the room's stream epoch: the same on every server
 	// until the stream's history is lost (its data flushed), a new one then.
 	Epoch(ctx context.Context, room string) (string, error)
-	// Has reports whether the room's stream still holds entry id.
-	Has(ctx context.Context, room, id string) (bool, error)
+	// Kept reports whether the room's stream still holds every entry
+	// after id (none of them trimmed or deleted).
+	Kept(ctx context.Context, room, id string) (bool, error)
 	// Range returns up to count entries of the room's stream after id, in
 	// order.
 	Range(ctx context.Context, room, after string, count int) ([]StreamEntry, error)
 	// ReadFrom returns the id after which this server delivers the room's
 	// entries live, once it reads the room (ok false before).
 	ReadFrom(room string) (id string, ok bool)
+	// LastID returns the id of the room's last entry ("0-0" for a room
+	// that has none).
+	LastID(ctx context.Context, room string) (string, error)
 }
 
 // StreamEntry is one message of a room's stream.
@@ -267,7 +271,7 @@ func (h *Hub[T]) checkStream(ctx context.Context, room, from string) Recovery {
 	if epoch != pos.Epoch {
 		return Recovery{Reason: ReasonEpoch}
 	}
-	ok, err := h.bp.streams.Has(ctx, room, pos.streamID())
+	ok, err := h.bp.streams.Kept(ctx, room, pos.streamID())
 	if err != nil {
 		return Recovery{Reason: ReasonUnavailable}
 	}

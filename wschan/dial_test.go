@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -425,4 +427,32 @@ func TestDialBehindAnIdleProxy(t *testing.T) {
 	}
 	close(rc.Sender)
 	_ = clientEnd(t, rc)
+}
+
+// TestDialTLS: wss:// with the TLSConfig given (here the test server's
+// own certificate as the root).
+func TestDialTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(echoServer[string](&Options{SkipLogging: true}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake's line
+	srv.StartTLS()
+	defer srv.Close()
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/"
+	c, _, err := Dial[string](context.Background(), url, &DialOptions{Header: http.Header{"Origin": {srv.URL}},
+		TLSConfig: cfg, Options: &Options{SkipLogging: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Sender <- "over TLS"
+	if got := recvWithin(t, c.Receiver, "the echo"); got != "over TLS" {
+		t.Fatalf("got %q", got)
+	}
+	close(c.Sender)
+	if err := endOf(t, c); err != nil {
+		t.Fatal(err)
+	}
+	// Without the root, the handshake fails: Dial's error.
+	if _, _, err := Dial[string](context.Background(), url, &DialOptions{Header: http.Header{"Origin": {srv.URL}}}); err == nil {
+		t.Fatal("a certificate nobody trusts was accepted")
+	}
 }

@@ -447,14 +447,57 @@ func (b *Backplane) Epoch(ctx context.Context, room string) (string, error) {
 	return e, nil
 }
 
-// Has reports whether room's stream still holds entry id: not trimmed
-// (StreamLength) nor lost.
-func (b *Backplane) Has(ctx context.Context, room, id string) (bool, error) {
-	res, err := b.rdb.XRangeN(ctx, b.key(room, ""), id, id, 1).Result()
+// Kept reports whether room's stream still holds every entry after id.
+// Entries leave a stream from its head (MAXLEN trimming), so it does when
+// nothing was ever removed from it (XINFO STREAM's entries-added is its
+// length) or when its first entry is not after id. A stream that is gone
+// (lost with its data, or never written) keeps nothing.
+func (b *Backplane) Kept(ctx context.Context, room, id string) (bool, error) {
+	info, err := b.rdb.XInfoStream(ctx, b.key(room, "")).Result()
 	if err != nil {
-		return false, fmt.Errorf("redis XRANGE: %w", err)
+		if strings.Contains(err.Error(), "no such key") {
+			return id == "0-0", nil // a room that never said anything kept all of it
+		}
+		return false, fmt.Errorf("redis XINFO STREAM: %w", err)
 	}
-	return len(res) == 1, nil
+	if info.EntriesAdded == info.Length {
+		return true, nil
+	}
+	if info.Length == 0 {
+		return false, nil
+	}
+	first, err := parseID(info.FirstEntry.ID)
+	if err != nil {
+		return false, err
+	}
+	at, err := parseID(id)
+	if err != nil {
+		return false, err
+	}
+	return first[0] < at[0] || first[0] == at[0] && first[1] <= at[1], nil
+}
+
+// LastID returns the id of room's last entry, "0-0" when it has none.
+func (b *Backplane) LastID(ctx context.Context, room string) (string, error) {
+	res, err := b.rdb.XRevRangeN(ctx, b.key(room, ""), "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("redis XREVRANGE: %w", err)
+	}
+	if len(res) == 0 {
+		return "0-0", nil
+	}
+	return res[0].ID, nil
+}
+
+// parseID reads a stream entry id, "ms-seq".
+func parseID(id string) ([2]uint64, error) {
+	a, b, _ := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		return [2]uint64{}, fmt.Errorf("stream entry id %q", id)
+	}
+	return [2]uint64{ms, seq}, nil
 }
 
 // Range returns up to count entries of room's stream after id.
