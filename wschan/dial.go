@@ -102,8 +102,7 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 	// close once the application has taken done's value (or DoneGrace
 	// after it fired), as for a handler that never returns.
 	go func() {
-		p.wait()
-		<-p.handed
+		p.wait() // until done's value is taken (or DoneGrace): the write loop hands over first
 		stop()
 		stopOpts()
 		cancel()

@@ -31,7 +31,6 @@ const DoneGrace = 5 * time.Second
 // at most one interval more. It runs on the write loop's goroutine, after
 // the connection's end, and returns as soon as the handler does.
 func (p *pump) handOver() {
-	defer close(p.handed)
 	select {
 	case <-p.returned:
 	default:

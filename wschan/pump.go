@@ -90,7 +90,6 @@ type pump struct {
 	ended  chan struct{} // closed once the ending is decided
 
 	returned chan struct{} // closed once the handler has returned
-	handed   chan struct{} // closed once done and the error channel are
 }
 
 // newPump makes the pump of conn, whose transport ws runs over out (raw
@@ -98,7 +97,7 @@ type pump struct {
 func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, out *writeConn) *pump {
 	p := &pump{conn: conn, opts: conn.Options, bufs: &e.bufs, ws: ws, raw: raw, out: out,
 		parker: &e.parker, rparker: &e.rparker, parkAfter: e.parkAfter,
-		ended: make(chan struct{}), returned: make(chan struct{}), handed: make(chan struct{})}
+		ended: make(chan struct{}), returned: make(chan struct{})}
 	conn.ended = p.ended
 	ws.SetReadLimit(conn.MaxMessageSize)
 	// Every byte read from the peer is liveness: the socket notes when.
@@ -294,8 +293,8 @@ func (p *pump) writeRun(e event) {
 		if p.handle(e) {
 			p.timer.Stop()
 			p.shutdown()
+			p.handOver() // before Done: wait covers the hand-over
 			p.writer.Done()
-			p.handOver()
 			return
 		}
 		if p.idleEnough() {

@@ -209,8 +209,7 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 			p.finish(panicEnding())
 		}
 		close(p.returned)
-		p.wait()
-		<-p.handed
+		p.wait() // the write loop has handed over: done and the error channel are closed
 		for _, t := range traces {
 			if t != nil && t.Ended != nil {
 				t.Ended(p.conn)
