@@ -312,36 +312,10 @@ func (b *bridge[T]) receive(room string, msg []byte) {
 	if !local {
 		return // the room's last member left; its unsubscription is on its way
 	}
-	if lag := time.Now().UnixNano() - e.sentAt; lag >= 0 {
-		h.lag.Store(lag)
-		for {
-			max := h.maxLag.Load()
-			if lag <= max || h.maxLag.CompareAndSwap(max, lag) {
-				break
-			}
-		}
-	}
-	b.seenMu.Lock()
-	pubs := b.seen[room]
-	if pubs == nil {
-		pubs = make(map[string]uint64)
-		b.seen[room] = pubs
-	}
-	last, known := pubs[e.node]
-	if known && e.seq <= last {
-		b.seenMu.Unlock()
-		h.duplicates.Add(1)
+	b.noteLag(e)
+	if !b.fresh(room, e, false) {
 		return
 	}
-	pubs[e.node] = e.seq
-	b.seenMu.Unlock()
-	if known && e.seq > last+1 {
-		missed := e.seq - last - 1
-		h.lost.Add(int64(missed))
-		h.opts.logEvent(slog.LevelWarn, "Missed backplane messages", slog.String("room", room),
-			slog.Int64("missed", int64(missed)), slog.String("server", e.node))
-	}
-	h.received.Add(1)
 	v, err := h.codec.payload(e.body)
 	if err != nil {
 		b.malformedMessage(room, err)
@@ -365,4 +339,50 @@ func (b *bridge[T]) malformedMessage(room string, err error) {
 		h.opts.logEvent(slog.LevelError, "Bad backplane message", slog.String("room", room),
 			slog.String("error", err.Error()), slog.Int64("malformed", n))
 	}
+}
+
+// noteLag records the time another server's message took to arrive.
+func (b *bridge[T]) noteLag(e envelope) {
+	h := b.h
+	if lag := time.Now().UnixNano() - e.sentAt; lag >= 0 {
+		h.lag.Store(lag)
+		for {
+			max := h.maxLag.Load()
+			if lag <= max || h.maxLag.CompareAndSwap(max, lag) {
+				break
+			}
+		}
+	}
+}
+
+// fresh checks a message against its publisher's sequence: a duplicate
+// is dropped; for another server's, a gap is counted and logged and the
+// message counted received.
+func (b *bridge[T]) fresh(room string, e envelope, own bool) bool {
+	h := b.h
+	b.seenMu.Lock()
+	pubs := b.seen[room]
+	if pubs == nil {
+		pubs = make(map[string]uint64)
+		b.seen[room] = pubs
+	}
+	last, known := pubs[e.node]
+	if known && e.seq <= last {
+		b.seenMu.Unlock()
+		h.duplicates.Add(1)
+		return false
+	}
+	pubs[e.node] = e.seq
+	b.seenMu.Unlock()
+	if own {
+		return true
+	}
+	if known && e.seq > last+1 {
+		missed := e.seq - last - 1
+		h.lost.Add(int64(missed))
+		h.opts.logEvent(slog.LevelWarn, "Missed backplane messages", slog.String("room", room),
+			slog.Int64("missed", int64(missed)), slog.String("server", e.node))
+	}
+	h.received.Add(1)
+	return true
 }

@@ -94,6 +94,9 @@ func (b *bridge[T]) receiveEntry(room, id string, msg []byte) {
 		return
 	}
 	own := e.node == h.node
+	if !own {
+		b.noteLag(e)
+	}
 	if !b.fresh(room, e, own) {
 		return // a publish retried: the stream holds it twice
 	}
@@ -134,35 +137,6 @@ func (b *bridge[T]) receiveEntry(room, id string, msg []byte) {
 	for _, m := range acted {
 		m.kick()
 	}
-}
-
-// fresh checks a message against its publisher's sequence (duplicates
-// dropped; for another server's, gaps counted and the message counted
-// received), as receive does.
-func (b *bridge[T]) fresh(room string, e envelope, own bool) bool {
-	h := b.h
-	b.seenMu.Lock()
-	pubs := b.seen[room]
-	if pubs == nil {
-		pubs = make(map[string]uint64)
-		b.seen[room] = pubs
-	}
-	last, known := pubs[e.node]
-	if known && e.seq <= last {
-		b.seenMu.Unlock()
-		h.duplicates.Add(1)
-		return false
-	}
-	pubs[e.node] = e.seq
-	b.seenMu.Unlock()
-	if own {
-		return true
-	}
-	if known && e.seq > last+1 {
-		h.lost.Add(int64(e.seq - last - 1))
-	}
-	h.received.Add(1)
-	return true
 }
 
 // position is the position of room's stream entry id, with the room's
