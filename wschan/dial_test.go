@@ -62,13 +62,21 @@ func recvWithin[T any](t *testing.T, ch <-chan T, what string) T {
 // (nil for a normal end), checking that both close.
 func endOf[T any](t *testing.T, c *Conn[T]) error {
 	t.Helper()
-	if !recvWithin(t, c.Done, "done") {
+	return ended(t, c.Done, c.Error)
+}
+
+// ended waits for done's true, then returns what the error channel
+// carried before it closed, failing if done's first value is false or the
+// error channel stays open.
+func ended(t *testing.T, done <-chan bool, errc <-chan error) error {
+	t.Helper()
+	if !recvWithin(t, done, "done") {
 		t.Fatal("done's first value is false")
 	}
 	var cause error
 	for {
 		select {
-		case err, ok := <-c.Error:
+		case err, ok := <-errc:
 			if !ok {
 				return cause
 			}
@@ -245,13 +253,10 @@ func TestDialEndings(t *testing.T) {
 // as a server that hangs does.
 func silentServer(t *testing.T) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
+		conn, brw, ok := hijack101(t, w, r)
+		if !ok {
 			return
 		}
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-			acceptKey(r.Header.Get("Sec-WebSocket-Key")))
 		_ = brw.Flush()
 		// Hold the connection until the client gives up on it.
 		_, _ = bufio.NewReader(conn).Discard(1 << 30)
@@ -300,13 +305,10 @@ func acceptKey(key string) string {
 // network, nothing of the half message delivered.
 func TestDialServerDiesMidMessage(t *testing.T) {
 	url, opts := serveWS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
+		conn, brw, ok := hijack101(t, w, r)
+		if !ok {
 			return
 		}
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-			acceptKey(r.Header.Get("Sec-WebSocket-Key")))
 		brw.Write([]byte{0x81, 10, 'h', 'a', 'l', 'f'}) // 10 bytes announced, 4 sent
 		_ = brw.Flush()
 		_ = conn.Close()
@@ -455,4 +457,17 @@ func TestDialTLS(t *testing.T) {
 	if _, _, err := Dial[string](context.Background(), url, &DialOptions{Header: http.Header{"Origin": {srv.URL}}}); err == nil {
 		t.Fatal("a certificate nobody trusts was accepted")
 	}
+}
+
+// hijack101 takes over r's connection and answers its handshake with a
+// 101 by hand, for servers that then misbehave.
+func hijack101(t *testing.T, w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.ReadWriter, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Error(err)
+		return nil, nil, false
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+		acceptKey(r.Header.Get("Sec-WebSocket-Key")))
+	return conn, brw, true
 }

@@ -64,19 +64,7 @@ func TestRedialAcrossDrops(t *testing.T) {
 // clientEnd waits for a client's done and returns its cause.
 func clientEnd[T any](t *testing.T, c *Client[T]) error {
 	t.Helper()
-	recvWithin(t, c.Done, "the client's done")
-	var cause error
-	for {
-		select {
-		case err, ok := <-c.Error:
-			if !ok {
-				return cause
-			}
-			cause = err
-		case <-time.After(dialWait):
-			t.Fatal("the client's error channel stays open")
-		}
-	}
+	return ended(t, c.Done, c.Error)
 }
 
 // TestRedialStopsWhenTold: no reconnect after a close the server means
