@@ -291,3 +291,28 @@ type tickConn struct {
 func newTickConn(buffer int) *tickConn {
 	return &tickConn{sender: make(chan *tick, buffer), disconnect: make(chan int, 1), done: make(chan bool, 3)}
 }
+
+// TestReplayedAsBroadcast: a value changed between two broadcasts is
+// replayed as it was at each (JoinConn members get the encoding made at
+// Broadcast, kept with the history), over a real socket.
+func TestReplayedAsBroadcast(t *testing.T) {
+	h := New[*tick](Options{History: 10, Logger: quiet()})
+	defer h.Close()
+	_, from := h.Recent("r", 0)
+	v := &tick{N: 1}
+	h.Broadcast("r", v)
+	v.N = 2 // the same value, changed, broadcast again
+	h.Broadcast("r", v)
+	v.N = 3 // changed after: neither broadcast carries it
+	srv := recoveryServer(t, h)
+	c := dialRoom(t, srv, from.String())
+	var got []*tick
+	for len(got) < 2 {
+		if m := c.next(t); m.N != -1 {
+			got = append(got, m)
+		}
+	}
+	if got[0].N != 1 || got[1].N != 2 || got[0].ID == got[1].ID {
+		t.Fatalf("replayed %+v and %+v, want n 1 then 2, each with its own position", got[0], got[1])
+	}
+}

@@ -172,3 +172,60 @@ func TestRedialHandshakeAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestRedialReadmeLoop: a loop written as the original's README shows (an
+// error branch that counts and goes on, a done branch that returns), on a
+// client that reconnects twice before the server says goodbye (4001): the
+// reconnects are not ends; the end is seen once, its cause once, never a
+// nil error.
+func TestRedialReadmeLoop(t *testing.T) {
+	var served atomic.Int64
+	url, opts := serveWS(t, Handler(func(c *Conn[string]) {
+		n := served.Add(1)
+		c.Sender <- fmt.Sprint("hello ", n)
+		if n < 3 {
+			c.Disconnect <- 1006 // dropped: the client comes back
+		} else {
+			c.Disconnect <- 4001 // goodbye: it does not
+		}
+		<-c.Done
+	}, &Options{SkipLogging: true}))
+	c, err := Redial[string](context.Background(), url, opts, fastPolicy(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var messages, errRuns, nilErrs, doneRuns int
+	var cause error
+loop:
+	for {
+		select {
+		case <-c.Receiver:
+			messages++
+		case err := <-c.Error:
+			errRuns++
+			if err == nil {
+				nilErrs++
+			}
+			cause = err
+		case <-c.Done:
+			doneRuns++
+			break loop
+		case <-time.After(dialWait):
+			t.Fatal("the client never ended")
+		}
+	}
+	var ce websocket.CloseError
+	if errRuns > 1 || nilErrs != 0 || doneRuns != 1 || cause != nil && (!errors.As(cause, &ce) || ce.Code != 4001) {
+		t.Fatalf("error branch %d times (%d nil, cause %v), done %d times", errRuns, nilErrs, cause, doneRuns)
+	}
+	if n := served.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3", n)
+	}
+	for len(c.Receiver) > 0 {
+		<-c.Receiver
+		messages++
+	}
+	if messages != 3 {
+		t.Fatalf("%d messages, want the 3 the server sent", messages)
+	}
+}
