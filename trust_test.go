@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-macaron/sockets/wschan"
 )
 
 // closeStressRuns is how many connections each close stress test makes.
@@ -51,7 +53,16 @@ func streamer(out chan<- []byte, done <-chan bool) {
 // transport closed the socket under.
 func TestCloseWhileStreaming(t *testing.T) {
 	checkLeaks(t)
-	ts := serve(t, ByteSliceMessages(testOptions(&logBuffer{})), streamer)
+	o := testOptions(&logBuffer{})
+	// The close record is read from the frames written (the write side
+	// follows their boundaries through every batch): it must say the
+	// echo, whatever streamed before it.
+	records := make(chan wschan.CloseRecord, 1)
+	o.Trace = &wschan.ConnTrace{Ended: func(c *Connection) {
+		r, _ := c.CloseRecord()
+		records <- r
+	}}
+	ts := serve(t, ByteSliceMessages(o), streamer)
 	for run := range closeStressRuns {
 		c := ts.rawDial()
 		// Let a varying number of messages through first, so the close
@@ -68,6 +79,9 @@ func TestCloseWhileStreaming(t *testing.T) {
 		}
 		checkStream(t, data, func(i int) []byte { return streamPayload(i + run%7) }, opBinary)
 		ts.waitFinished()
+		if r := <-records; r.SentCode != 1000 || r.SentReason != "bye" || r.ReceivedCode != 1000 {
+			t.Fatalf("run %d: the close record %+v, want the echo 1000 \"bye\" it wrote", run, r)
+		}
 	}
 }
 
