@@ -387,7 +387,9 @@ func idleProxy(t *testing.T, target string, idle time.Duration) string {
 func TestDialBehindAnIdleProxy(t *testing.T) {
 	srv := httptest.NewServer(echoServer[string](&Options{SkipLogging: true, PingPeriod: time.Hour, PongWait: 2 * time.Hour}))
 	defer srv.Close()
-	proxy := idleProxy(t, strings.TrimPrefix(srv.URL, "http://"), 300*time.Millisecond)
+	// The idle timeout is 30 pings long, so that only a client that does
+	// not ping is dropped, however slow the machine.
+	proxy := idleProxy(t, strings.TrimPrefix(srv.URL, "http://"), 1500*time.Millisecond)
 	url := "ws://" + proxy + "/"
 	header := http.Header{"Origin": {"http://" + proxy}}
 
@@ -399,7 +401,7 @@ func TestDialBehindAnIdleProxy(t *testing.T) {
 	select {
 	case <-c.Done:
 		t.Fatal("a pinging client was dropped by the proxy")
-	case <-time.After(time.Second): // three idle timeouts: a run of quiet, bounded
+	case <-time.After(3 * time.Second): // two idle timeouts of quiet, bounded
 	}
 	c.Sender <- "still here"
 	if got := recvWithin(t, c.Receiver, "the echo"); got != "still here" {
