@@ -124,10 +124,11 @@ type bridge[T any] struct {
 	// With a Streams backplane and a history: every broadcast is
 	// delivered from the room's stream, in its order, this server's own
 	// included (streams.go).
-	streams Streams
-	epochMu sync.Mutex
-	epochs  map[string]string        // room -> its stream's epoch
-	excepts map[exceptKey]*Member[T] // this server's message -> the member BroadcastOthers left out
+	streams  Streams
+	epochMu  sync.Mutex
+	epochs   map[string]string        // room -> its stream's epoch
+	epochsAt int64                    // the backplane's Retries when epochs was last valid
+	excepts  map[exceptKey]*Member[T] // this server's message -> the member BroadcastOthers left out
 }
 
 func newBridge[T any](h *Hub[T]) *bridge[T] {

@@ -261,6 +261,16 @@ func (h *Hub[T]) BroadcastOthers(room string, v T, except *Member[T]) error {
 // as Broadcast does.
 func (h *Hub[T]) SendTo(room, name string, v T) error { return h.broadcast(room, v, nil, name) }
 
+// BroadcastLocal sends v to this server's members of room only, at once:
+// it is not published to the backplane, not kept in the room's history and
+// carries no position. It is for what concerns this server alone, such as
+// a notice that its backplane is unreachable: in Durable mode with a
+// History, a Broadcast made then reaches no member, this server's
+// included, until the backplane is back.
+func (h *Hub[T]) BroadcastLocal(room string, v T) {
+	h.deliver(room, h.codec.newParcel(v, nil), nil, "")
+}
+
 func (h *Hub[T]) broadcast(room string, v T, except *Member[T], to string) error {
 	if h.opts.History > 0 && h.bp == nil && to == "" {
 		h.broadcastKept(room, v, except)

@@ -167,23 +167,11 @@ func (h *Hub[T]) check(room, from string, m *Member[T]) (Recovery, bool) {
 // join with JoinConnFrom from that position, and nothing said between the
 // two calls is missed.
 //
-// On a Streams backplane it returns no values (the stream is not read for
-// them), only the position of the stream's last entry: a handler that
-// sends it to its client before joining from it gives the client a place
-// to resume from even before its first message.
+// On a Streams backplane the values are the room's last n broadcasts,
+// read from its stream, each stamped with its position.
 func (h *Hub[T]) Recent(room string, n int) ([]T, Position) {
 	if h.bp != nil && h.bp.streams != nil {
-		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-		defer cancel()
-		id, err := h.bp.streams.LastID(ctx, room)
-		if err != nil {
-			return nil, Position{}
-		}
-		pos, err := h.bp.position(room, id)
-		if err != nil {
-			return nil, Position{}
-		}
-		return nil, pos
+		return h.recentStream(room, n)
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -215,4 +203,52 @@ func isNil[T any](v T) bool {
 		return rv.IsNil()
 	}
 	return false
+}
+
+// recentStream is Recent on a Streams backplane. The epoch is asked first:
+// should the stream's data be lost between the two reads, the position
+// carries the old epoch, and joining from it says so.
+func (h *Hub[T]) recentStream(room string, n int) ([]T, Position) {
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	epoch, err := h.bp.freshEpoch(ctx, room)
+	if err != nil {
+		return nil, Position{}
+	}
+	// The tail may hold direct messages, which are not the room's: read
+	// more of it while it does, up to four times as much.
+	var out []T
+	last := Position{Epoch: epoch, InStream: true} // before the first entry
+	for count := max(n, 1); ; count *= 2 {
+		entries, err := h.bp.streams.Tail(ctx, room, count)
+		if err != nil {
+			return nil, Position{}
+		}
+		out = out[:0]
+		for i, e := range entries {
+			ms, seq, err := parseStreamID(e.ID)
+			if err != nil {
+				return nil, Position{}
+			}
+			pos := Position{Epoch: epoch, Offset: ms, Seq: seq, InStream: true}
+			if i == len(entries)-1 {
+				last = pos
+			}
+			if n <= 0 {
+				continue
+			}
+			env, err := parseEnvelope(e.Data)
+			if err != nil || env.to != "" {
+				continue
+			}
+			if v, err := h.codec.payload(env.body); err == nil {
+				out = append(out, h.stamped(v, pos))
+			}
+		}
+		if len(out) >= n || len(entries) < count || count >= 4*max(n, 1) {
+			break
+		}
+	}
+	out = out[max(len(out)-max(n, 0), 0):]
+	return out, last
 }

@@ -33,9 +33,9 @@ type Streams interface {
 	// ReadFrom returns the id after which this server delivers the room's
 	// entries live, once it reads the room (ok false before).
 	ReadFrom(room string) (id string, ok bool)
-	// LastID returns the id of the room's last entry ("0-0" for a room
-	// that has none).
-	LastID(ctx context.Context, room string) (string, error)
+	// Tail returns the room's last count entries, oldest first (none for
+	// a room that has none).
+	Tail(ctx context.Context, room string, count int) ([]StreamEntry, error)
 }
 
 // StreamEntry is one message of a room's stream.
@@ -60,22 +60,50 @@ type heldEntry[T any] struct {
 	p   *parcel[T]
 }
 
-// epoch returns the room's stream epoch, asking the backplane once.
+// epoch returns the room's stream epoch, asking the backplane once per
+// connection: the cache is dropped whenever the backplane has had to
+// reconnect since it was filled (a Redis restarted without its data has
+// new epochs, and a position stamped with the old one must not pass for
+// the new history).
 func (b *bridge[T]) epoch(ctx context.Context, room string) (string, error) {
+	retries := b.retries()
 	b.epochMu.Lock()
+	if retries != b.epochsAt {
+		clear(b.epochs)
+		b.epochsAt = retries
+	}
 	e, ok := b.epochs[room]
 	b.epochMu.Unlock()
 	if ok {
 		return e, nil
 	}
+	return b.freshEpoch(ctx, room)
+}
+
+// freshEpoch asks the backplane for the room's epoch, and caches it.
+// Recovery asks it every time: data flushed while the connection stayed
+// up changes it too.
+func (b *bridge[T]) freshEpoch(ctx context.Context, room string) (string, error) {
+	retries := b.retries()
 	e, err := b.streams.Epoch(ctx, room)
 	if err != nil {
 		return "", fmt.Errorf("the epoch of room %q: %w", room, err)
 	}
 	b.epochMu.Lock()
-	b.epochs[room] = e
+	if retries == b.epochsAt {
+		b.epochs[room] = e
+	}
 	b.epochMu.Unlock()
 	return e, nil
+}
+
+// retries is how many times the backplane has had to reconnect (0 when it
+// does not say).
+func (b *bridge[T]) retries() int64 {
+	if r, ok := b.bp.(StateReporter); ok {
+		return r.State().Retries
+	}
+	return 0
 }
 
 // receiveEntry delivers one entry of a room's stream to the local
@@ -238,7 +266,7 @@ func (h *Hub[T]) checkStream(ctx context.Context, room, from string) Recovery {
 	if err != nil || !pos.InStream {
 		return Recovery{Reason: ReasonMalformed}
 	}
-	epoch, err := h.bp.epoch(ctx, room)
+	epoch, err := h.bp.freshEpoch(ctx, room)
 	if err != nil {
 		return Recovery{Reason: ReasonUnavailable}
 	}

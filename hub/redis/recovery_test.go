@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -19,7 +20,12 @@ import (
 // broadcasts carry their stream position as a prefix ("pos text").
 func streamHub(t *testing.T, addr string, o Options) *hub.Hub[string] {
 	t.Helper()
-	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	return streamHubOn(t, goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1}), o)
+}
+
+// streamHubOn is streamHub on rdb (closed with the test).
+func streamHubOn(t *testing.T, rdb goredis.UniversalClient, o Options) *hub.Hub[string] {
+	t.Helper()
 	t.Cleanup(func() { _ = rdb.Close() })
 	o.Durable = true
 	if o.PollInterval == 0 {
@@ -104,7 +110,25 @@ func TestStreamOneOrderAcrossServers(t *testing.T) {
 func TestStreamRecoveryOnAnotherServer(t *testing.T) {
 	r := startRedis(t)
 	a, b := streamHub(t, r.addr(), Options{}), streamHub(t, r.addr(), Options{})
-	for run := range 100 {
+	recoverOnAnotherServer(t, a, b, 100)
+}
+
+// TestStreamRecoveryOnCluster: the same over a Redis Cluster of three
+// masters (each room's stream and epoch in one slot), 30 runs: rooms
+// spread over the masters.
+func TestStreamRecoveryOnCluster(t *testing.T) {
+	c := startCluster(t)
+	client := func() goredis.UniversalClient {
+		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.addrs(), MaxRetries: -1})
+	}
+	a, b := streamHubOn(t, client(), Options{}), streamHubOn(t, client(), Options{})
+	recoverOnAnotherServer(t, a, b, 30)
+}
+
+// recoverOnAnotherServer runs the test of TestStreamRecoveryOnAnotherServer
+// runs times, a room each.
+func recoverOnAnotherServer(t *testing.T, a, b *hub.Hub[string], runs int) {
+	for run := range runs {
 		room := fmt.Sprint("run", run)
 		// The room's order, as a witness on server b sees it.
 		witness, _, wc := join(t, b, room, "")
@@ -229,5 +253,107 @@ func TestStreamRecoveryAcrossRestartAndOutage(t *testing.T) {
 	}
 	if _, text := c2.next(t); text != "after" {
 		t.Fatalf("replayed %q, want \"after\"", text)
+	}
+}
+
+// TestStreamRecent: a server that never saw the room's broadcasts lists
+// its last ones from the stream, each stamped with its position and
+// direct messages left out, with the position of the stream's end; a
+// member joining from it recovers, nothing replayed, and gets what
+// follows.
+func TestStreamRecent(t *testing.T) {
+	r := startRedis(t)
+	a, b := streamHub(t, r.addr(), Options{}), streamHub(t, r.addr(), Options{})
+	keep, _, c := join(t, a, "room", "")
+	defer keep.Leave()
+	for i := range 5 {
+		a.Broadcast("room", fmt.Sprint(i))
+		if i == 3 {
+			a.SendTo("room", "nobody", "direct")
+		}
+	}
+	var want []string
+	for range 5 {
+		pos, text := c.next(t)
+		want = append(want, pos+" "+text)
+	}
+	got, end := b.Recent("room", 3)
+	if strings.Join(got, ",") != strings.Join(want[2:], ",") {
+		t.Fatalf("Recent: %v, want %v", got, want[2:])
+	}
+	if endPos, _, _ := strings.Cut(want[4], " "); end.String() != endPos {
+		t.Fatalf("Recent's position %s, want the last broadcast's, %s", end, endPos)
+	}
+	m, rec, c2 := join(t, b, "room", end.String())
+	defer m.Leave()
+	if !rec.Recovered || rec.Replayed != 0 {
+		t.Fatalf("joining from Recent's position: %+v, want recovered with nothing replayed", rec)
+	}
+	a.Broadcast("room", "next")
+	if _, text := c2.next(t); text != "next" {
+		t.Fatalf("after Recent's position: %q, want \"next\"", text)
+	}
+	if none, pos := b.Recent("empty", 3); len(none) != 0 || pos.Epoch == "" || !pos.InStream {
+		t.Fatalf("an empty room: %v at %+v, want nothing at the start of its stream", none, pos)
+	}
+}
+
+// TestStreamEpochAfterDataLost: Redis restarted without its data, or
+// flushed under a live connection, has lost the room's history: a member
+// rejoining from a position of before, on the server that stamped it
+// (which knew the old epoch) or another, is told ReasonEpoch and replayed
+// nothing. After a restart (the connection was lost) what is broadcast
+// since carries the new epoch at once; after a flush under a live
+// connection, from the first recovery check on (before it, a position
+// stamped with the old epoch is refused too: a reload, never a hole).
+func TestStreamEpochAfterDataLost(t *testing.T) {
+	r := startRedis(t) // no persistence
+	rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+	defer rdb.Close()
+	a, b := streamHub(t, r.addr(), Options{RetryFor: time.Minute}), streamHub(t, r.addr(), Options{RetryFor: time.Minute})
+	keep, _, c := join(t, a, "room", "")
+	defer keep.Leave()
+	a.Broadcast("room", "before")
+	before, _ := c.next(t)
+	old, _ := hub.ParsePosition(before)
+
+	for _, lose := range []string{"restart", "flush"} {
+		if lose == "restart" {
+			r.stop()
+			r.start()
+		} else if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		a.Broadcast("room", "after "+lose)
+		for {
+			pos, text := c.next(t)
+			if text != "after "+lose {
+				continue // the first lap's broadcast, held until Redis was back
+			}
+			if p, _ := hub.ParsePosition(pos); p.Epoch == old.Epoch && lose == "restart" {
+				t.Fatalf("after the %s a broadcast carries the old epoch: %s", lose, pos)
+			}
+			break
+		}
+		for _, h := range []*hub.Hub[string]{a, b} {
+			m, rec, got := join(t, h, "room", before)
+			if rec.Recovered || rec.Reason != hub.ReasonEpoch || len(got.sender) != 0 {
+				t.Errorf("after the %s, from %s: %+v with %d values, want %s", lose, before, rec, len(got.sender), hub.ReasonEpoch)
+			}
+			m.Leave()
+		}
+		a.Broadcast("room", "checked "+lose)
+		for {
+			pos, text := c.next(t)
+			if text != "checked "+lose {
+				continue
+			}
+			if p, _ := hub.ParsePosition(pos); p.Epoch == old.Epoch {
+				t.Fatalf("after the %s and a recovery check, a broadcast carries the old epoch: %s", lose, pos)
+			}
+			before = pos
+			old, _ = hub.ParsePosition(pos)
+			break
+		}
 	}
 }

@@ -477,16 +477,19 @@ func (b *Backplane) Kept(ctx context.Context, room, id string) (bool, error) {
 	return first[0] < at[0] || first[0] == at[0] && first[1] <= at[1], nil
 }
 
-// LastID returns the id of room's last entry, "0-0" when it has none.
-func (b *Backplane) LastID(ctx context.Context, room string) (string, error) {
-	res, err := b.rdb.XRevRangeN(ctx, b.key(room, ""), "+", "-", 1).Result()
+// Tail returns room's last count entries, oldest first.
+func (b *Backplane) Tail(ctx context.Context, room string, count int) ([]hub.StreamEntry, error) {
+	res, err := b.rdb.XRevRangeN(ctx, b.key(room, ""), "+", "-", int64(count)).Result()
 	if err != nil {
-		return "", fmt.Errorf("redis XREVRANGE: %w", err)
+		return nil, fmt.Errorf("redis XREVRANGE: %w", err)
 	}
-	if len(res) == 0 {
-		return "0-0", nil
+	out := make([]hub.StreamEntry, 0, len(res))
+	for i := len(res) - 1; i >= 0; i-- {
+		if data, ok := res[i].Values["m"].(string); ok {
+			out = append(out, hub.StreamEntry{ID: res[i].ID, Data: []byte(data)})
+		}
 	}
-	return res[0].ID, nil
+	return out, nil
 }
 
 // parseID reads a stream entry id, "ms-seq".
