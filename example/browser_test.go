@@ -667,7 +667,7 @@ func browserResume(t *testing.T, front string, v viewport, artifacts string) {
 	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
 	log := logText(t, ann)
 	at := -1
-	for _, text := range append([]string{"ann: before the cut"}, "bob: one", "bob: two", "bob: three") {
+	for _, text := range []string{"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three"} {
 		if n := strings.Count(log, text); n != 1 {
 			t.Errorf("after resuming ann sees %q %d times, want once:\n%s", text, n, log)
 		}

@@ -68,6 +68,15 @@ type Message struct {
 // itself (hub.Positioned): the page holds it in its own terms.
 func (m *Message) SetPosition(p hub.Position) { m.ID = p.String() }
 
+// historySize is how many of a room's last messages a member sees when it
+// joins (or when it cannot resume).
+const historySize = 50
+
+// historyKept is how many of each room's broadcasts (messages, joins and
+// leaves) the hub keeps for pages that reconnect, without Redis; with
+// Redis, each room's stream keeps them (redisbp.Options.StreamLength).
+const historyKept = 500
+
 // CloseNameTaken is the close code for a name already used in the room.
 const CloseNameTaken = 4001
 
@@ -79,11 +88,10 @@ const Subprotocol = "chat.v1"
 // span every server sharing that Redis. Both fronts (Macaron and plain
 // net/http) hand it the same channels.
 type chat struct {
-	hub     *hub.Hub[*Message]
-	log     *log.Logger
-	history history
-	mu      sync.Mutex  // makes checking a name and joining with it one step
-	apart   atomic.Bool // the other servers are unreachable
+	hub   *hub.Hub[*Message]
+	log   *log.Logger
+	mu    sync.Mutex  // makes checking a name and joining with it one step
+	apart atomic.Bool // the other servers are unreachable
 }
 
 // app is the example's HTTP handler, on either front. It counts the
@@ -96,8 +104,8 @@ type app struct {
 
 // newApp returns the example's app on the front named front ("macaron" or
 // "net/http"). Cancelling ctx closes every WebSocket with 1001.
-func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], hist history, front string) (*app, error) {
-	c := &chat{hub: rooms, log: logger, history: hist}
+func newApp(ctx context.Context, logger *log.Logger, rooms *hub.Hub[*Message], front string) (*app, error) {
+	c := &chat{hub: rooms, log: logger}
 	a := &app{chat: c}
 	o := &wschan.Options{Context: ctx, Logger: logger}
 	// Prometheus: the connections of o (and of chatOpts, a copy made after
@@ -177,19 +185,13 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 		<-c.Done
 		return
 	}
-	// The list, then (with the hub's history) what the page missed or
-	// the room's last messages, then the announcement, under the lock: a
-	// member joining at the same moment is either in this one's list or
-	// heard of after it, never both nor neither. (A new connection's
-	// sender is empty: these sends do not wait.)
+	// The list, then what the page missed (or the room's last messages),
+	// then the announcement, under the lock: a member joining at the same
+	// moment is either in this one's list or heard of after it, never both
+	// nor neither. (A new connection's sender is empty: these sends do not
+	// wait.)
 	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
-	var me *hub.Member[*Message]
-	var err error
-	if ch.history == nil {
-		me, err = ch.joinKept(room, name, from, c)
-	} else {
-		me, err = ch.hub.JoinConn(room, name, c)
-	}
+	me, err := ch.joinKept(room, name, from, c)
 	if err != nil { // the server is shutting down, or the history moved on
 		ch.mu.Unlock()
 		c.Disconnect <- 1013 // try again later: the page does
@@ -198,25 +200,14 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	}
 	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name, At: now()}, me)
 	ch.mu.Unlock()
-	// Whether the room is split, and with Redis what was said before (the
-	// Redis history); the member's sender holds them behind the list,
-	// in order with what follows. While Redis is known to be away the
-	// history is not asked for: each call would wait out its timeout.
-	if apart := ch.apart.Load(); apart {
+	if ch.apart.Load() {
 		c.Sender <- &Message{Type: "servers", Up: false}
-	} else if ch.history != nil {
-		if old := ch.history.last(c.Request.Context(), room); len(old) > 0 || from != "" {
-			c.Sender <- &Message{Type: "history", History: old, Reload: from != ""}
-		}
 	}
 	for {
 		select {
 		case msg := <-c.Receiver:
 			msg.Type, msg.From, msg.At, msg.Members, msg.History = "message", name, now(), nil, nil
-			ch.hub.Broadcast(room, msg) // first: the history's write must not delay it
-			if ch.history != nil && !ch.apart.Load() {
-				ch.history.add(c.Request.Context(), room, *msg)
-			}
+			ch.hub.Broadcast(room, msg)
 		case <-c.Done:
 			if err := <-c.Error; err != nil {
 				ch.log.Printf("%s left room %s: %v", name, room, err)
@@ -232,18 +223,24 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 // what it was about to replay: the page tries again.
 var errHistoryMoved = errors.New("the room's history moved on while joining")
 
-// joinKept joins the room from the hub's history. A page that resumes
-// from a position the hub still covers is told how many messages it
-// missed, then gets them, then the live ones; any other page gets the
-// room's last messages (replacing what it shows, when it asked to resume)
-// and joins from the last of them, so that nothing said meanwhile is
-// missed or shown twice.
+// joinKept joins the room from the hub's history (in this process, or
+// with Redis the room's stream, shared by every server). A page that
+// resumes from a position the history still covers gets what it missed,
+// then is told how many that was, then gets the live messages; any other
+// page gets the room's last messages (replacing what it shows, when it
+// asked to resume) and joins from the last of them, so that nothing said
+// meanwhile is missed or shown twice.
 func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (*hub.Member[*Message], error) {
 	if from != "" {
-		if rec := ch.hub.Recoverable(room, from); rec.Recovered {
-			c.Sender <- &Message{Type: "recovered", Missed: rec.Replayed}
-			return ch.joinFrom(room, name, from, c)
+		me, rec, err := ch.hub.JoinConnFrom(room, name, c, from)
+		if err != nil {
+			return nil, err
 		}
+		if rec.Recovered {
+			c.Sender <- &Message{Type: "recovered", Missed: rec.Replayed}
+			return me, nil
+		}
+		me.Leave() // nothing was replayed: join again from the room's last messages
 	}
 	recent, pos := ch.hub.Recent(room, historySize)
 	var said []Message
@@ -256,16 +253,9 @@ func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (*hu
 		c.Sender <- &Message{Type: "history", History: said, ID: pos.String(), Reload: from != ""}
 	}
 	if pos.Epoch == "" {
-		return ch.hub.JoinConn(room, name, c) // the room has said nothing kept
+		return ch.hub.JoinConn(room, name, c) // no history (or Redis away): live from now
 	}
-	return ch.joinFrom(room, name, pos.String(), c)
-}
-
-// joinFrom joins from a position the hub covered a moment ago; if it no
-// longer does (the history moved on, or expired, meanwhile), the member
-// leaves again and the page is to try again.
-func (ch *chat) joinFrom(room, name, from string, c *wschan.Conn[*Message]) (*hub.Member[*Message], error) {
-	me, rec, err := ch.hub.JoinConnFrom(room, name, c, from)
+	me, rec, err := ch.hub.JoinConnFrom(room, name, c, pos.String())
 	if err != nil {
 		return nil, err
 	}
@@ -280,13 +270,14 @@ func (ch *chat) joinFrom(room, name, from string, c *wschan.Conn[*Message]) (*hu
 func now() int64 { return time.Now().UnixMilli() }
 
 // setServersUp records whether the other servers are reachable and, on a
-// change, tells every member of this server's rooms.
+// change, tells every member of this server's rooms (this server's only:
+// while Redis is away, a broadcast reaches nobody until it is back).
 func (ch *chat) setServersUp(up bool) {
 	if ch.apart.Swap(!up) == !up {
 		return
 	}
 	for _, room := range ch.hub.Rooms() {
-		ch.hub.Broadcast(room, &Message{Type: "servers", Up: up, At: now()})
+		ch.hub.BroadcastLocal(room, &Message{Type: "servers", Up: up, At: now()})
 	}
 }
 

@@ -99,15 +99,10 @@ func same(t *testing.T, got, want Message) {
 // fronts are the two fronts the example can run on.
 var fronts = []string{"macaron", "net/http"}
 
-// mustApp is newApp for tests, with the hub keeping the history.
+// mustApp is newApp for tests.
 func mustApp(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], front string) *app {
-	return mustAppWith(t, ctx, rooms, nil, front)
-}
-
-// mustAppWith is newApp for tests.
-func mustAppWith(t *testing.T, ctx context.Context, rooms *hub.Hub[*Message], hist history, front string) *app {
 	t.Helper()
-	a, err := newApp(ctx, log.New(io.Discard, "", 0), rooms, hist, front)
+	a, err := newApp(ctx, log.New(io.Discard, "", 0), rooms, front)
 	if err != nil {
 		t.Fatal(err)
 	}

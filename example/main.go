@@ -78,11 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Every line says which server wrote it: several may share a terminal.
 	logger := log.New(stdout, "["+ln.Addr().String()+"] ", log.LstdFlags)
 
-	// Without Redis the hub keeps each room's history: a page that
-	// reconnects resumes from its last message. (With the Redis backplane
-	// the hub keeps none yet, and the rooms' last messages live in Redis.)
+	// The hub keeps each room's history: a page that reconnects resumes
+	// from its last message. With Redis, the history is each room's
+	// stream (Durable mode), shared by every server: a page resumes on any
+	// of them, and every member sees the room in one order.
 	opts := hub.Options{Policy: hub.Disconnect, Logger: logger, History: historyKept}
-	var hist history
 	var rdb *goredis.Client
 	if *redisAddr != "" {
 		rdb, err = connectRedis(ctx, *redisAddr, logger)
@@ -92,9 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer rdb.Close()
-		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger})
-		opts.History = 0
-		hist = redisHistory{rdb}
+		opts.Backplane = redisbp.New(rdb, redisbp.Options{Logger: logger, Durable: true})
 	}
 	rooms := hub.New[*Message](opts)
 	defer rooms.Close()
@@ -104,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// closes nor waits for hijacked connections: app.wait does.
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
-	app, err := newApp(sockets, logger, rooms, hist, *front)
+	app, err := newApp(sockets, logger, rooms, *front)
 	if err != nil {
 		_ = ln.Close()
 		fmt.Fprintf(stderr, "chat: %v\n", err)

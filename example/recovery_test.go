@@ -40,8 +40,8 @@ func read(t *testing.T, c *websocket.Conn) Message {
 }
 
 // TestChatResumes: a page whose connection drops and that reconnects from
-// the id of the last message it saw is told how many it missed and gets
-// them, once each, in order, then the live ones; one whose position the
+// the id of the last message it saw gets them, once each, in order, is
+// told how many that was, then gets the live ones; one whose position the
 // hub cannot resume from (garbage here, a restarted server in life) gets
 // the room's last messages marked to replace what it shows. Both fronts.
 func TestChatResumes(t *testing.T) {
@@ -73,12 +73,12 @@ func TestChatResumes(t *testing.T) {
 
 			ann = rejoin(t, srv, "A", "ann", last.ID)
 			expect(t, ann, Message{Type: "members", Members: []string{"ann", "bob"}})
-			if m := read(t, ann); m.Type != "recovered" || m.Missed != 4 {
-				t.Fatalf("ann got %+v, want told of 4 missed messages", m)
-			}
 			expect(t, ann, Message{Type: "leave", From: "ann"})
 			for _, text := range []string{"one", "two", "three"} {
 				expect(t, ann, Message{Type: "message", From: "bob", Text: text})
+			}
+			if m := read(t, ann); m.Type != "recovered" || m.Missed != 4 {
+				t.Fatalf("ann got %+v, want told of the 4 messages she missed", m)
 			}
 			expect(t, bob, Message{Type: "join", From: "ann"})
 			if err := bob.WriteJSON(Message{Text: "welcome back"}); err != nil {
