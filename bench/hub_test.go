@@ -4,13 +4,17 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-macaron/sockets/hub"
+	"github.com/go-macaron/sockets/wschan"
 	redisbp "github.com/go-macaron/sockets/hub/redis"
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -111,6 +115,74 @@ func BenchmarkHub(b *testing.B) {
 			b.ReportMetric(deliveries/b.Elapsed().Seconds(), "deliveries/s")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/deliveries, "allocs/delivery")
+		})
+	}
+}
+
+// roomMsg is a chat message as a JSON broadcast, with the position the
+// hub fills when it keeps a history.
+type roomMsg struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+	ID   string `json:"id,omitempty"`
+}
+
+func (m *roomMsg) SetPosition(p hub.Position) { m.ID = p.String() }
+
+// BenchmarkHubHistory: one JSON message to a room of 200 WebSocket
+// members (JoinConn, encoded once), with the memory hub's history off and
+// on: what keeping, numbering and stamping cost a broadcast as the chat
+// makes it. An op is one message read by all 200 clients.
+func BenchmarkHubHistory(b *testing.B) {
+	const members = 200
+	for _, history := range []int{0, 1000} {
+		b.Run("history="+strconv.Itoa(history), func(b *testing.B) {
+			h := hub.New[*roomMsg](hub.Options{Logger: log.New(io.Discard, "", 0), History: history})
+			defer h.Close()
+			var open atomic.Int64
+			mux := http.NewServeMux()
+			mux.Handle("/ws", wschan.Handler(func(c *wschan.Conn[*roomMsg]) {
+				m, err := h.JoinConn("room", "", c)
+				if err != nil {
+					return
+				}
+				open.Add(1)
+				defer open.Add(-1)
+				defer m.Leave()
+				<-c.Done
+			}, &wschan.Options{Logger: log.New(io.Discard, "", 0)}))
+			s := httpServer(mux, &open, nil)
+			defer s.close()
+			cls := dialAll(b, s, members)
+			waitOpen(b, s, members)
+			got := make(chan struct{}, members)
+			var wg sync.WaitGroup
+			for _, cl := range cls {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, err := cl.recv(); err != nil {
+							return
+						}
+						got <- struct{}{}
+					}
+				}()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Broadcast("room", &roomMsg{From: "ann", Text: "hello, room, message " + strconv.Itoa(i)})
+				for range members {
+					<-got
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
+			for _, cl := range cls {
+				cl.close()
+			}
+			wg.Wait()
 		})
 	}
 }

@@ -32,11 +32,13 @@ func (p Position) String() string {
 	if p.Epoch == "" {
 		return ""
 	}
-	s := p.Epoch + "-" + strconv.FormatUint(p.Offset, 10)
+	var buf [64]byte // one allocation, the string: positions are made per broadcast
+	b := append(append(buf[:0], p.Epoch...), '-')
+	b = strconv.AppendUint(b, p.Offset, 10)
 	if p.InStream {
-		s += "-" + strconv.FormatUint(p.Seq, 10)
+		b = strconv.AppendUint(append(b, '-'), p.Seq, 10)
 	}
-	return s
+	return string(b)
 }
 
 // streamID is the position's stream entry id, "ms-seq".

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -65,6 +66,78 @@ func BenchmarkDurableHistory(b *testing.B) {
 			for _, m := range members {
 				m.Leave()
 			}
+		})
+	}
+}
+
+// BenchmarkStreamReplay: a member rejoining a room from the start of a
+// stream of n broadcasts, on a server that did not publish them: ms until
+// the whole replay is in its sender (pages of 256 entries read from Redis),
+// and the Redis memory the room's stream holds per broadcast (MEMORY
+// USAGE), for a 40-byte message.
+func BenchmarkStreamReplay(b *testing.B) {
+	r := startRedis(b)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			newHub := func() *hub.Hub[string] {
+				rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+				b.Cleanup(func() { _ = rdb.Close() })
+				bp := New(rdb, Options{Durable: true, Logger: log.New(io.Discard, "", 0), PollInterval: 20 * time.Millisecond,
+					StreamLength: int64(2 * n), Prefix: fmt.Sprintf("replay%d:", n)})
+				h := hub.New[string](hub.Options{Backplane: bp, History: 1, MaxBacklog: 2 * n, Logger: log.New(io.Discard, "", 0)})
+				b.Cleanup(h.Close)
+				return h
+			}
+			pub, other := newHub(), newHub()
+			// other reads the room already (one member stays): what is timed
+			// is the replay, not the start of the room's reading.
+			keep := make(chan string, 2*n)
+			stay, err := other.Join("room", "stays", keep, make(chan int, 1), make(chan bool, 3))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer stay.Leave()
+			_, start := pub.Recent("room", 0)
+			msg := fmt.Sprintf("%040d", 0)
+			for range n {
+				pub.Broadcast("room", msg)
+			}
+			for deadline := time.Now().Add(time.Minute); pub.Stats().Published < int64(n); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					b.Fatalf("%+v: not published", pub.Stats())
+				}
+			}
+			b.ResetTimer()
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				sender := make(chan string, n+16)
+				t0 := time.Now()
+				m, rec, err := other.JoinFrom("room", "late", sender, make(chan int, 1), make(chan bool, 3), start.String())
+				total += time.Since(t0)
+				if err != nil || !rec.Recovered || rec.Replayed != n || len(sender) != n {
+					b.Fatalf("%v %+v, %d in the sender", err, rec, len(sender))
+				}
+				m.Leave()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/replay")
+			rdb := goredis.NewClient(&goredis.Options{Addr: r.addr()})
+			defer rdb.Close()
+			keys, err := rdb.Keys(context.Background(), fmt.Sprintf("replay%d:*", n)).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var bytes int64
+			for _, k := range keys {
+				if t, _ := rdb.Type(context.Background(), k).Result(); t == "stream" {
+					used, err := rdb.MemoryUsage(context.Background(), k, 0).Result()
+					if err != nil {
+						b.Fatal(err)
+					}
+					bytes += used
+				}
+			}
+			b.ReportMetric(float64(bytes)/float64(n), "redis-B/broadcast")
 		})
 	}
 }
