@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/go-macaron/sockets/hub"
-	"github.com/go-macaron/sockets/wschan"
 	redisbp "github.com/go-macaron/sockets/hub/redis"
+	"github.com/go-macaron/sockets/wschan"
 	goredis "github.com/redis/go-redis/v9"
 )
 
