@@ -7,6 +7,8 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -85,6 +87,10 @@ func oursChatServer() *server {
 // connections' freed objects left in them.
 func BenchmarkIdle(b *testing.B) {
 	const conns = 2000
+	if os.Getenv("BENCH_IDLE_HEAP") != "" {
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1 // every allocation of the idle connections
+	}
 	for _, c := range idleContenders {
 		run(b, c, func(b *testing.B, s *server) {
 			for i := 0; i < b.N; i++ {
@@ -97,6 +103,7 @@ func BenchmarkIdle(b *testing.B) {
 				time.Sleep(idleFor)
 				heap, live, stacks := heapAndStacks()
 				g := runtime.NumGoroutine()
+				writeIdleHeap(b, c.name)
 				leave()
 				waitOpen(b, s, 0)
 				left := waitGoroutines(baseG) - baseG
@@ -107,6 +114,24 @@ func BenchmarkIdle(b *testing.B) {
 				b.ReportMetric(float64(left), "goroutines-left")
 			}
 		})
+	}
+}
+
+// writeIdleHeap writes, when $BENCH_IDLE_HEAP names a directory, the heap
+// profile of the idle connections (idle-<contender>.heap): what each
+// owner holds, for bench/README's breakdown. Take it with -benchtime 1x.
+func writeIdleHeap(b *testing.B, name string) {
+	dir := os.Getenv("BENCH_IDLE_HEAP")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "idle-"+name+".heap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -127,17 +127,21 @@ func BenchmarkStreamReplay(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var bytes int64
+			var bytes, entries int64
 			for _, k := range keys {
 				if t, _ := rdb.Type(context.Background(), k).Result(); t == "stream" {
 					used, err := rdb.MemoryUsage(context.Background(), k, 0).Result()
 					if err != nil {
 						b.Fatal(err)
 					}
-					bytes += used
+					length, err := rdb.XLen(context.Background(), k).Result()
+					if err != nil {
+						b.Fatal(err)
+					}
+					bytes, entries = bytes+used, entries+length
 				}
 			}
-			b.ReportMetric(float64(bytes)/float64(n), "redis-B/broadcast")
+			b.ReportMetric(float64(bytes)/float64(entries), "redis-B/broadcast")
 		})
 	}
 }
