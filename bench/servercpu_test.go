@@ -39,10 +39,12 @@ func processCPU() time.Duration {
 // BenchmarkServerCPU: the server's CPU alone, the clients running in a
 // process of their own (TestCPUClients), so that what this process spends
 // is the server's: per handshake (connections opened 50 at a time, each
-// closed after its handshake; with handshakes/s) and per 32-byte echo (one
-// connection, one message in flight). An op is one handshake or one echo.
+// closed after its handshake; with handshakes/s), per 32-byte echo (one
+// connection, one message in flight) and per pipelined 16 KiB echo (64
+// connections, up to 16 messages in flight each; with MB/s). An op is one
+// handshake or one echoed message.
 func BenchmarkServerCPU(b *testing.B) {
-	for _, work := range []string{"handshake", "echo32"} {
+	for _, work := range []string{"handshake", "echo32", "pipe16k"} {
 		b.Run("work="+work, func(b *testing.B) {
 			for _, c := range cpuContenders {
 				run(b, c, func(b *testing.B, s *server) {
@@ -50,6 +52,9 @@ func BenchmarkServerCPU(b *testing.B) {
 					cpu, wall := cpuClients(b, s, work, n)
 					b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(n), "server-cpu-µs/op")
 					b.ReportMetric(float64(n)/wall.Seconds(), "ops/s")
+					if work == "pipe16k" {
+						b.ReportMetric(float64(n)*pipeSize/wall.Seconds()/1e6, "MB/s")
+					}
 					if work == "handshake" {
 						waitOpen(b, s, 0)
 					}
@@ -122,6 +127,10 @@ func TestCPUClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if os.Getenv("BENCH_CPU_WORK") == "pipe16k" {
+		pipeClients(t, addr, path, n)
+		return
+	}
 	var cl *wsClient
 	if os.Getenv("BENCH_CPU_WORK") == "echo32" {
 		if cl, err = dialWS(addr, path); err != nil {
@@ -173,4 +182,71 @@ func TestCPUClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("done")
+}
+
+// pipeSize is the pipelined echo's message size.
+const pipeSize = 16 << 10
+
+// pipeClients is TestCPUClients for pipe16k: 64 connections, n messages
+// in all, up to 16 in flight on each.
+func pipeClients(t *testing.T, addr, path string, n int) {
+	const clients, window = 64, 16
+	cls := make([]*wsClient, clients)
+	for i := range cls {
+		c, err := dialWS(addr, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		c.setMessage(0x1, bytes.Repeat([]byte{'x'}, pipeSize))
+		cls[i] = c
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	in.Scan()
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i, cl := range cls {
+		k := n / clients
+		if i < n%clients {
+			k++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pipelineN(cl, k, window); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	fmt.Println("done")
+}
+
+// pipelineN sends n messages on cl with at most window in flight, and
+// reads the echoes.
+func pipelineN(cl *wsClient, n, window int) error {
+	credits := make(chan struct{}, window)
+	errc := make(chan error, 1)
+	go func() {
+		for range n {
+			credits <- struct{}{}
+			if err := cl.send(); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for range n {
+		if _, err := cl.recv(); err != nil {
+			return err
+		}
+		<-credits
+	}
+	return <-errc
 }
