@@ -166,13 +166,16 @@ func browserAcrossServers(t *testing.T, front string, v viewport, artifacts stri
 }
 
 // balancer is a load balancer's stand-in in front of chat servers: pages
-// come from it, and each WebSocket is proxied to the server it names at
-// that moment, or refused with 503 while it names none. cut drops a
-// path's last proxied socket, as a network does.
+// come from it, and each request is proxied to the server it names at
+// that moment; while it names none, requests wait until it does (so that
+// a page's reconnection is held, not refused into a long backoff). cut
+// drops a path's last proxied socket, as a network does.
 type balancer struct {
 	url     string
-	to      atomic.Pointer[url.URL]
-	sockets sync.Map // request path -> the browser's side of its last WebSocket
+	mu      sync.Mutex
+	to      *url.URL
+	held    chan struct{} // closed when a server is named again
+	sockets sync.Map      // request path -> the browser's side of its last WebSocket
 }
 
 func newBalancer(t *testing.T, to string) *balancer {
@@ -180,34 +183,57 @@ func newBalancer(t *testing.T, to string) *balancer {
 	b.send(to)
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(b.to.Load())
+			b.mu.Lock()
+			pr.SetURL(b.to)
+			b.mu.Unlock()
 			pr.Out.Host = pr.In.Host // the page's origin is the balancer's
 		},
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b.to.Load() == nil {
-			http.Error(w, "no server", http.StatusServiceUnavailable)
-			return
+		for {
+			b.mu.Lock()
+			to, held := b.to, b.held
+			b.mu.Unlock()
+			if to != nil {
+				break
+			}
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		proxy.ServeHTTP(&statusRecorder{ResponseWriter: w, missing: new(atomic.Int64), path: r.URL.Path, sockets: &b.sockets}, r)
 	}))
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		b.send(to) // release whatever waits
+		srv.Close()
+	})
 	b.url = srv.URL
 	return b
 }
 
-// send names the server the next WebSockets go to ("": none, 503).
+// send names the server the next requests go to ("": none, they wait).
 func (b *balancer) send(to string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if to == "" {
-		b.to.Store(nil)
+		b.to = nil
+		if b.held == nil {
+			b.held = make(chan struct{})
+		}
 		return
 	}
 	u, err := url.Parse(to)
 	if err != nil {
 		panic(err)
 	}
-	b.to.Store(u)
+	b.to = u
+	if b.held != nil {
+		close(b.held)
+		b.held = nil
+	}
 }
 
 func (b *balancer) cut(t *testing.T, path string) {
@@ -245,7 +271,7 @@ func browserResumeOnAnotherServer(t *testing.T, front string, v viewport, artifa
 	waitLog(t, bob, "ann: before the cut")
 
 	// The balancer takes server one out; ann's socket drops, and her
-	// page's reconnections are refused until server two takes them.
+	// page's reconnection waits until the balancer sends it to server two.
 	lb.send("")
 	lb.cut(t, "/sockets/rooms/R/ann")
 	waitLog(t, bob, "ann left")
