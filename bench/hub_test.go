@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,20 +154,7 @@ func BenchmarkHubHistory(b *testing.B) {
 			defer s.close()
 			cls := dialAll(b, s, members)
 			waitOpen(b, s, members)
-			got := make(chan struct{}, members)
-			var wg sync.WaitGroup
-			for _, cl := range cls {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						if _, err := cl.recv(); err != nil {
-							return
-						}
-						got <- struct{}{}
-					}
-				}()
-			}
+			got, wg := countReceived(cls)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

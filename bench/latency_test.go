@@ -76,20 +76,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		run(b, c, func(b *testing.B, s *server) {
 			cls := dialAll(b, s, receivers)
 			waitOpen(b, s, receivers)
-			got := make(chan struct{}, receivers)
-			var wg sync.WaitGroup
-			for _, cl := range cls {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						if _, err := cl.recv(); err != nil {
-							return
-						}
-						got <- struct{}{}
-					}
-				}()
-			}
+			got, wg := countReceived(cls)
 			msg := bytes.Repeat([]byte{'b'}, 32)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -107,4 +94,23 @@ func BenchmarkBroadcast(b *testing.B) {
 			wg.Wait()
 		})
 	}
+}
+
+// countReceived reads every client's messages until its connection ends,
+// sending one value on got for each; wg is done once every reader is.
+func countReceived(cls []*wsClient) (got chan struct{}, wg *sync.WaitGroup) {
+	got, wg = make(chan struct{}, len(cls)), new(sync.WaitGroup)
+	for _, cl := range cls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := cl.recv(); err != nil {
+					return
+				}
+				got <- struct{}{}
+			}
+		}()
+	}
+	return got, wg
 }

@@ -665,18 +665,8 @@ func browserResume(t *testing.T, front string, v viewport, artifacts string) {
 	waitLog(t, ann, "while you were away")
 	waitLog(t, ann, "bob: three")
 	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
-	log := logText(t, ann)
-	at := -1
-	for _, text := range []string{"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three"} {
-		if n := strings.Count(log, text); n != 1 {
-			t.Errorf("after resuming ann sees %q %d times, want once:\n%s", text, n, log)
-		}
-		i := strings.Index(log, text)
-		if i < at {
-			t.Errorf("after resuming ann sees %q out of order:\n%s", text, log)
-		}
-		at = i
-	}
+	onceInOrder(t, "after resuming ann", logText(t, ann),
+		"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three")
 	screenshot(t, ann, artifacts, "chat-resumed-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 
 	// A gap longer than the room's history (8 broadcasts): reloaded.
@@ -687,9 +677,25 @@ func browserResume(t *testing.T, front string, v viewport, artifacts string) {
 	}
 	waitLog(t, ann, "Could not recover everything: reloaded")
 	waitLog(t, ann, "bob: later 11")
-	log = logText(t, ann)
+	log := logText(t, ann)
 	if strings.Contains(log, "bob: one") || strings.Count(log, "bob: later 11") != 1 {
 		t.Errorf("after the reload ann's log is not the room's last messages, once:\n%s", log)
 	}
 	screenshot(t, ann, artifacts, "chat-reloaded-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+}
+
+// onceInOrder checks that log holds each of texts once, in that order.
+func onceInOrder(t *testing.T, who, log string, texts ...string) {
+	t.Helper()
+	at := -1
+	for _, text := range texts {
+		if n := strings.Count(log, text); n != 1 {
+			t.Errorf("%s sees %q %d times, want once:\n%s", who, text, n, log)
+		}
+		i := strings.Index(log, text)
+		if i < at {
+			t.Errorf("%s sees %q out of order:\n%s", who, text, log)
+		}
+		at = i
+	}
 }

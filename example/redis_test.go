@@ -284,18 +284,7 @@ func browserResumeOnAnotherServer(t *testing.T, front string, v viewport, artifa
 	waitLog(t, ann, "while you were away")
 	waitLog(t, ann, "bob: three")
 	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
-	log := logText(t, ann)
-	at := -1
-	for _, text := range []string{"ann: before the cut", "Reconnected", "messages while you were away",
-		"bob: one", "bob: two", "bob: three"} {
-		if n := strings.Count(log, text); n != 1 {
-			t.Errorf("after resuming on the other server ann sees %q %d times, want once:\n%s", text, n, log)
-		}
-		i := strings.Index(log, text)
-		if i < at {
-			t.Errorf("after resuming on the other server ann sees %q out of order:\n%s", text, log)
-		}
-		at = i
-	}
+	onceInOrder(t, "after resuming on the other server ann", logText(t, ann),
+		"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three")
 	screenshot(t, ann, artifacts, "chat-resumed-elsewhere-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 }
