@@ -110,6 +110,8 @@ func primary(group string) (string, bool) {
 		return "MB/s", true
 	case strings.HasPrefix(group, "BenchmarkBroadcast"):
 		return "deliveries/s", true
+	case strings.HasPrefix(group, "BenchmarkServerCPU"):
+		return "server-cpu-µs/op", false
 	default:
 		return "ns/op", false
 	}
