@@ -154,21 +154,9 @@ func BenchmarkHubHistory(b *testing.B) {
 			defer s.close()
 			cls := dialAll(b, s, members)
 			waitOpen(b, s, members)
-			got, wg := countReceived(cls)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
+			measureBroadcasts(b, cls, func(i int) {
 				h.Broadcast("room", &roomMsg{From: "ann", Text: "hello, room, message " + strconv.Itoa(i)})
-				for range members {
-					<-got
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
-			for _, cl := range cls {
-				cl.close()
-			}
-			wg.Wait()
+			})
 		})
 	}
 }

@@ -206,6 +206,35 @@ func TestIdleClients(t *testing.T) {
 	}
 }
 
+// handshakes opens n connections to addr's path, each closed after its
+// handshake, burst at once at a time, and returns the first failure.
+func handshakes(addr, path string, n, burst int) error {
+	for done := 0; done < n; {
+		k := min(burst, n-done)
+		var wg sync.WaitGroup
+		errs := make(chan error, k)
+		for range k {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl, err := dialWS(addr, path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				cl.close()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
 // BenchmarkHandshake: connections opened in bursts of up to 1000 at once,
 // each closed right after its handshake.
 func BenchmarkHandshake(b *testing.B) {
@@ -215,28 +244,8 @@ func BenchmarkHandshake(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
-			for done := 0; done < b.N; {
-				n := min(burst, b.N-done)
-				var wg sync.WaitGroup
-				errs := make(chan error, n)
-				for range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						cl, err := dialWS(s.addr, s.path)
-						if err != nil {
-							errs <- err
-							return
-						}
-						cl.close()
-					}()
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					b.Fatal(err)
-				}
-				done += n
+			if err := handshakes(s.addr, s.path, b.N, burst); err != nil {
+				b.Fatal(err)
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "handshakes/s")
 			b.StopTimer()

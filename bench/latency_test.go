@@ -76,30 +76,18 @@ func BenchmarkBroadcast(b *testing.B) {
 		run(b, c, func(b *testing.B, s *server) {
 			cls := dialAll(b, s, receivers)
 			waitOpen(b, s, receivers)
-			got, wg := countReceived(cls)
 			msg := bytes.Repeat([]byte{'b'}, 32)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				s.broadcast(msg)
-				for range receivers {
-					<-got
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N*receivers)/b.Elapsed().Seconds(), "deliveries/s")
-			for _, cl := range cls {
-				cl.close()
-			}
-			wg.Wait()
+			measureBroadcasts(b, cls, func(int) { s.broadcast(msg) })
 		})
 	}
 }
 
-// countReceived reads every client's messages until its connection ends,
-// sending one value on got for each; wg is done once every reader is.
-func countReceived(cls []*wsClient) (got chan struct{}, wg *sync.WaitGroup) {
-	got, wg = make(chan struct{}, len(cls)), new(sync.WaitGroup)
+// measureBroadcasts times b.N calls of broadcast, each one message to
+// every client, waiting until every client has read it; it reports
+// deliveries/s, then closes the clients.
+func measureBroadcasts(b *testing.B, cls []*wsClient, broadcast func(i int)) {
+	got := make(chan struct{}, len(cls))
+	var wg sync.WaitGroup
 	for _, cl := range cls {
 		wg.Add(1)
 		go func() {
@@ -112,5 +100,18 @@ func countReceived(cls []*wsClient) (got chan struct{}, wg *sync.WaitGroup) {
 			}
 		}()
 	}
-	return got, wg
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		broadcast(i)
+		for range cls {
+			<-got
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*len(cls))/b.Elapsed().Seconds(), "deliveries/s")
+	for _, cl := range cls {
+		cl.close()
+	}
+	wg.Wait()
 }

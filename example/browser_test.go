@@ -662,11 +662,7 @@ func browserResume(t *testing.T, front string, v viewport, artifacts string) {
 	for _, text := range said {
 		rooms.Broadcast("R", &Message{Type: "message", From: "bob", Text: text, At: now()})
 	}
-	waitLog(t, ann, "while you were away")
-	waitLog(t, ann, "bob: three")
-	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
-	onceInOrder(t, "after resuming ann", logText(t, ann),
-		"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three")
+	awaitResumed(t, ann, "after resuming ann")
 	screenshot(t, ann, artifacts, "chat-resumed-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
 
 	// A gap longer than the room's history (8 broadcasts): reloaded.
@@ -682,6 +678,18 @@ func browserResume(t *testing.T, front string, v viewport, artifacts string) {
 		t.Errorf("after the reload ann's log is not the room's last messages, once:\n%s", log)
 	}
 	screenshot(t, ann, artifacts, "chat-reloaded-"+strings.ReplaceAll(front, "/", "")+"-"+v.name+".png")
+}
+
+// awaitResumed waits until ann's page has resumed after bob said "one",
+// "two" and "three" while it was away, and checks that its log shows
+// each message once, in order, the count of missed ones at the seam.
+func awaitResumed(t *testing.T, ann context.Context, who string) {
+	t.Helper()
+	waitLog(t, ann, "while you were away")
+	waitLog(t, ann, "bob: three")
+	waitFor(t, ann, "ann and bob listed", text("members")+` === "annbob"`)
+	onceInOrder(t, who, logText(t, ann),
+		"ann: before the cut", "Reconnected", "messages while you were away", "bob: one", "bob: two", "bob: three")
 }
 
 // onceInOrder checks that log holds each of texts once, in that order.

@@ -54,6 +54,18 @@ func TestEndingsSeenFromBothEnds(t *testing.T) {
 	waitDone := func(c *Conn[*value]) {
 		<-c.Done
 	}
+	// serverClosed1011 is a client of this package that sees the server
+	// close with 1011.
+	serverClosed1011 := func(t *testing.T, url string) {
+		c, _, err := Dial[*value](ctx, url, &DialOptions{Header: header(url), Options: &Options{SkipLogging: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ce websocket.CloseError
+		if err := endOf(t, c); !errors.As(err, &ce) || ce.Code != 1011 {
+			t.Errorf("the client's cause %v, want the server's 1011", err)
+		}
+	}
 	for _, tc := range []struct {
 		name    string
 		handler func(c *Conn[*value])
@@ -88,28 +100,10 @@ func TestEndingsSeenFromBothEnds(t *testing.T) {
 		{"a value that cannot be encoded: 1011", func(c *Conn[*value]) {
 			c.Sender <- &value{F: math.NaN()}
 			<-c.Done
-		}, func(t *testing.T, url string) {
-			c, _, err := Dial[*value](ctx, url, &DialOptions{Header: header(url), Options: &Options{SkipLogging: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ce websocket.CloseError
-			if err := endOf(t, c); !errors.As(err, &ce) || ce.Code != 1011 {
-				t.Errorf("the client's cause %v, want the server's 1011", err)
-			}
-		}, 1011, EndedByServer, true},
+		}, serverClosed1011, 1011, EndedByServer, true},
 		{"the handler panics: 1011", func(c *Conn[*value]) {
 			panic("handler bug")
-		}, func(t *testing.T, url string) {
-			c, _, err := Dial[*value](ctx, url, &DialOptions{Header: header(url), Options: &Options{SkipLogging: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ce websocket.CloseError
-			if err := endOf(t, c); !errors.As(err, &ce) || ce.Code != 1011 {
-				t.Errorf("the client's cause %v, want the server's 1011", err)
-			}
-		}, 1011, EndedByServer, false},
+		}, serverClosed1011, 1011, EndedByServer, false},
 		{"the client closes: 1000", waitDone, func(t *testing.T, url string) {
 			c, _, err := Dial[*value](ctx, url, &DialOptions{Header: header(url), Options: &Options{SkipLogging: true}})
 			if err != nil {
