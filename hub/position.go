@@ -51,19 +51,22 @@ func (p Position) after(q Position) bool {
 	return p.Offset > q.Offset || p.Offset == q.Offset && p.Seq > q.Seq
 }
 
-// parseStreamID reads a stream entry id, "ms-seq".
-func parseStreamID(id string) (ms, seq uint64, err error) {
+// streamPosition is the position of the stream entry id ("ms-seq") in a
+// room's history of the given epoch.
+func streamPosition(epoch, id string) (Position, error) {
 	a, b, ok := strings.Cut(id, "-")
 	if !ok {
-		return 0, 0, ErrBadPosition
+		return Position{}, ErrBadPosition
 	}
-	if ms, err = parseDecimal(a); err != nil {
-		return 0, 0, err
+	ms, err := parseDecimal(a)
+	if err != nil {
+		return Position{}, err
 	}
-	if seq, err = parseDecimal(b); err != nil {
-		return 0, 0, err
+	seq, err := parseDecimal(b)
+	if err != nil {
+		return Position{}, err
 	}
-	return ms, seq, nil
+	return Position{Epoch: epoch, Offset: ms, Seq: seq, InStream: true}, nil
 }
 
 // parseDecimal reads an unsigned decimal without sign or leading zero.

@@ -226,11 +226,10 @@ func (h *Hub[T]) recentStream(room string, n int) ([]T, Position) {
 		}
 		out = out[:0]
 		for i, e := range entries {
-			ms, seq, err := parseStreamID(e.ID)
+			pos, err := streamPosition(epoch, e.ID)
 			if err != nil {
 				return nil, Position{}
 			}
-			pos := Position{Epoch: epoch, Offset: ms, Seq: seq, InStream: true}
 			if i == len(entries)-1 {
 				last = pos
 			}

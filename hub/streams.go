@@ -171,7 +171,7 @@ func (b *bridge[T]) receiveEntry(room, id string, msg []byte) {
 // epoch (asked of the backplane, at most three times a second while it
 // fails: the stream was just read, so it rarely does).
 func (b *bridge[T]) position(room, id string) (Position, error) {
-	ms, seq, err := parseStreamID(id)
+	pos, err := streamPosition("", id)
 	if err != nil {
 		return Position{}, err
 	}
@@ -188,7 +188,8 @@ func (b *bridge[T]) position(room, id string) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return Position{Epoch: epoch, Offset: ms, Seq: seq, InStream: true}, nil
+	pos.Epoch = epoch
+	return pos, nil
 }
 
 // offerAt offers p, the stream entry at pos, unless the member had it
@@ -294,11 +295,10 @@ func (h *Hub[T]) catchUp(ctx context.Context, m *Member[T]) (int, error) {
 	for {
 		id, ok := s.ReadFrom(m.room)
 		if ok {
-			ms, seq, err := parseStreamID(id)
-			if err != nil {
+			var err error
+			if start, err = streamPosition("", id); err != nil {
 				return 0, err
 			}
-			start = Position{Offset: ms, Seq: seq, InStream: true}
 			break
 		}
 		select {
