@@ -189,9 +189,9 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	// then the announcement, under the lock: a member joining at the same
 	// moment is either in this one's list or heard of after it, never both
 	// nor neither. (A new connection's sender is empty: these sends do not
-	// wait.)
+	// wait. A replay goes through the member's backlog, never waiting.)
 	c.Sender <- &Message{Type: "members", Members: merge(remote, members, name)}
-	me, err := ch.joinKept(room, name, from, c)
+	me, missed, err := ch.joinKept(room, name, from, c)
 	if err != nil { // the server is shutting down, or the history moved on
 		ch.mu.Unlock()
 		c.Disconnect <- 1013 // try again later: the page does
@@ -200,8 +200,15 @@ func (ch *chat) serve(room, name string, c *wschan.Conn[*Message]) {
 	}
 	ch.hub.BroadcastOthers(room, &Message{Type: "join", From: name, At: now()}, me)
 	ch.mu.Unlock()
+	// After a replay the sender may be full, and a page that stalls keeps
+	// it so: these wait outside the lock, and not past the connection's
+	// end. The count may arrive amid a long replay; the page puts it at
+	// the seam.
+	if missed >= 0 {
+		send(c, &Message{Type: "recovered", Missed: missed})
+	}
 	if ch.apart.Load() {
-		c.Sender <- &Message{Type: "servers", Up: false}
+		send(c, &Message{Type: "servers", Up: false})
 	}
 	for {
 		select {
@@ -226,19 +233,18 @@ var errHistoryMoved = errors.New("the room's history moved on while joining")
 // joinKept joins the room from the hub's history (in this process, or
 // with Redis the room's stream, shared by every server). A page that
 // resumes from a position the history still covers gets what it missed,
-// then is told how many that was, then gets the live messages; any other
+// then the live messages, and missed says how many (-1: no resume); any other
 // page gets the room's last messages (replacing what it shows, when it
 // asked to resume) and joins from the last of them, so that nothing said
 // meanwhile is missed or shown twice.
-func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (*hub.Member[*Message], error) {
+func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (me *hub.Member[*Message], missed int, err error) {
 	if from != "" {
 		me, rec, err := ch.hub.JoinConnFrom(room, name, c, from)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		if rec.Recovered {
-			c.Sender <- &Message{Type: "recovered", Missed: rec.Replayed}
-			return me, nil
+			return me, rec.Replayed, nil
 		}
 		me.Leave() // nothing was replayed: join again from the room's last messages
 	}
@@ -253,17 +259,26 @@ func (ch *chat) joinKept(room, name, from string, c *wschan.Conn[*Message]) (*hu
 		c.Sender <- &Message{Type: "history", History: said, ID: pos.String(), Reload: from != ""}
 	}
 	if pos.Epoch == "" {
-		return ch.hub.JoinConn(room, name, c) // no history (or Redis away): live from now
+		me, err := ch.hub.JoinConn(room, name, c) // no history (or Redis away): live from now
+		return me, -1, err
 	}
 	me, rec, err := ch.hub.JoinConnFrom(room, name, c, pos.String())
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	if !rec.Recovered {
 		me.Leave()
-		return nil, errHistoryMoved
+		return nil, -1, errHistoryMoved
 	}
-	return me, nil
+	return me, -1, nil
+}
+
+// send puts m on c's sender, unless the connection ends first.
+func send(c *wschan.Conn[*Message], m *Message) {
+	select {
+	case c.Sender <- m:
+	case <-c.Done:
+	}
 }
 
 // now is the time a message carries.

@@ -101,3 +101,49 @@ func TestChatResumes(t *testing.T) {
 		})
 	}
 }
+
+// TestStalledResumeHoldsNoOne: a page resumes from a position the hub
+// covers, with more to replay than the network takes while the page does
+// not read; another page joining meanwhile is not held up by it: the
+// replay goes through the member's backlog, and what the handler sends
+// after it (the count of missed messages) waits outside the chat's lock.
+// (Sending the count under the lock, as this example did, held the lock
+// only if the socket had filled before the handler sent it, which this
+// test does not force; what it catches is any send under the lock that
+// waits for the replay to drain.) Both fronts.
+func TestStalledResumeHoldsNoOne(t *testing.T) {
+	for _, front := range fronts {
+		t.Run(front, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rooms := hub.New[*Message](hub.Options{Logger: log.New(io.Discard, "", 0), History: 500, MaxBacklog: 1000})
+			defer rooms.Close()
+			srv := httptest.NewServer(mustApp(t, ctx, rooms, front))
+			defer srv.Close()
+
+			rooms.Broadcast("A", &Message{Type: "message", From: "bob", Text: "first"})
+			_, from := rooms.Recent("A", 0)
+			big := strings.Repeat("x", 64<<10)
+			for range 400 { // 25 MiB: more than loopback's socket buffers hold
+				rooms.Broadcast("A", &Message{Type: "message", From: "bob", Text: big})
+			}
+			_ = rejoin(t, srv, "A", "ann", from.String()) // and never reads
+
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				cid := join(t, srv, "A", "cid")
+				_ = cid.SetReadDeadline(time.Now().Add(wait))
+				var m Message
+				if err := cid.ReadJSON(&m); err != nil || m.Type != "members" {
+					t.Errorf("cid got %+v, %v; want the member list", m, err)
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(2 * wait):
+				t.Fatal("cid's join waited on ann's stalled resume")
+			}
+		})
+	}
+}
