@@ -145,6 +145,16 @@ func closeFrame(code int, reason string) []byte { return wstest.CloseFrame(code,
 // TCP after it.
 func (c *rawClient) untilClose() (data []frame, closing frame) {
 	c.t.Helper()
+	data, closing = c.framesUntilClose()
+	c.expectEOF()
+	return data, closing
+}
+
+// framesUntilClose reads frames until the server's close frame and returns
+// the data frames before it and the close frame, without waiting for the
+// end of TCP (untilClose does), so that the client can answer first.
+func (c *rawClient) framesUntilClose() (data []frame, closing frame) {
+	c.t.Helper()
 	for {
 		f, err := c.next()
 		if err != nil {
@@ -152,7 +162,6 @@ func (c *rawClient) untilClose() (data []frame, closing frame) {
 		}
 		switch f.opcode {
 		case opClose:
-			c.expectEOF()
 			return data, f
 		case opPing, opPong:
 		default:

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/go-macaron/sockets/internal/park"
 )
 
 // event is what woke the write loop.
@@ -51,16 +53,16 @@ type box interface {
 	// lens returns how many values wait in the receiver and the sender.
 	lens() (receiving, sending int)
 
-	// appendCases appends what wait waits on, in the order caseSend,
-	// caseDisconnect, caseTimer and caseStop: a parked write loop's wait,
-	// done by a parker.
+	// appendCases appends what a parked write loop waits on, in the order
+	// caseSend, caseDisconnect: its wait, done by a parker.
 	appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase
 	// woke stages what the chosen case of appendCases yielded and returns
 	// the event wait would have.
 	woke(chosen int, v reflect.Value, ok bool, ev *events) event
 }
 
-// wokeOn maps the chosen case of a box's appendCases to its event; stage
+// wokeOn maps what woke a parked write loop (a case of a box's
+// appendCases, or the parker's Timeout or Stopped) to its event; stage
 // keeps a value received from the sender.
 func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect.Value)) event {
 	switch chosen {
@@ -73,27 +75,26 @@ func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect
 	case caseDisconnect:
 		ev.code = int(v.Int())
 		return evDisconnect
-	case caseTimer:
+	case park.Timeout:
 		return evTimer
-	default:
+	default: // park.Stopped
 		return evStop
 	}
 }
 
-// appendCases appends the select cases of a write loop waiting on send and
-// ev. They are built afresh each time (nothing allocates), so a parked
-// connection keeps no copy of them.
+// appendCases appends the select cases of a parked write loop waiting on
+// send and ev: the sender and the disconnect channel. Its timer is its
+// parker's (pump.Due), and finish stops it rather than a case on the
+// context. They are built afresh each time (nothing allocates), so a
+// parked connection keeps no copy of them.
 func appendCases(dst []reflect.SelectCase, send reflect.Value, ev *events) []reflect.SelectCase {
 	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: send},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)})
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)})
 }
 
 // Indexes into a box's select cases, in the order appendCases appends them.
 const (
 	caseSend = iota
 	caseDisconnect
-	caseTimer
-	caseStop
+	parkedCases // how many
 )

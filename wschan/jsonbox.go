@@ -44,8 +44,17 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *jsonBox) wait(ev *events) event {
-	var cases [caseStop + 1]reflect.SelectCase
-	chosen, v, ok := reflect.Select(b.appendCases(cases[:0], ev))
+	// A running loop also waits on its timer and the context.
+	var cases [parkedCases + 2]reflect.SelectCase
+	chosen, v, ok := reflect.Select(append(b.appendCases(cases[:0], ev),
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)}))
+	switch chosen {
+	case parkedCases:
+		return evTimer
+	case parkedCases + 1:
+		return evStop
+	}
 	return b.woke(chosen, v, ok, ev)
 }
 

@@ -77,6 +77,9 @@ type pump struct {
 	// Write loop state.
 	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
 	parker    *park.Waiters  // where an idle write loop parks
+	parkMu    sync.Mutex     // guards spot and parked against finish
+	spot      park.Spot      // where the write loop is parked
+	parked    bool           // it is parked there
 	parkAfter time.Duration  // how long the write loop stays idle before it parks
 	active    time.Duration  // since born: the write loop's last event other than its timer
 	timerAt   time.Duration  // since born: when the timer fires
@@ -134,6 +137,13 @@ func (p *pump) finish(e ending) error {
 		close(p.conn.ended)
 	})
 	p.cancel()
+	// A parked write loop does not wait on the context (it would cost
+	// each parked connection a select case): it is stopped instead.
+	p.parkMu.Lock()
+	if p.parked {
+		p.parker.Stop(p.spot)
+	}
+	p.parkMu.Unlock()
 	return errEnded
 }
 
@@ -267,16 +277,11 @@ func (p *pump) writeLoop() {
 	// durations since the connection was born.
 	p.nextPing, p.deadline = p.opts.PingPeriod, p.opts.PongWait
 	p.ev = events{disconnect: p.conn.Disconnect, stop: p.ctx.Done()}
-	p.timer = time.NewTimer(time.Hour)
-	p.ev.timer = p.timer.C
 	p.setTimer()
 	// It runs from the start (a connection that ends within a second never
 	// touches the parker), and parks at once if it starts late, the
 	// connection idle for parkAfter already (a slow Upgraded hook).
-	if p.idleEnough() {
-		p.conn.stats.writeParks.Add(1)
-		p.conn.stats.writeParked.Add(1)
-		p.parker.Park(p)
+	if p.idleEnough() && p.parkWrite() {
 		return
 	}
 	go func() { p.writeRun(p.box.wait(&p.ev)) }()
@@ -297,10 +302,7 @@ func (p *pump) writeRun(e event) {
 			p.writer.Done()
 			return
 		}
-		if p.idleEnough() {
-			p.conn.stats.writeParks.Add(1)
-			p.conn.stats.writeParked.Add(1)
-			p.parker.Park(p)
+		if p.idleEnough() && p.parkWrite() {
 			return
 		}
 		if p.parkAfter > 0 && p.timerAt > p.active+p.parkAfter {
@@ -310,17 +312,46 @@ func (p *pump) writeRun(e event) {
 	}
 }
 
+// parkWrite parks the write loop, unless the connection is ending, and
+// reports whether it did; the loop then returns. Parked, it keeps neither
+// its timer (its group's serves: Due) nor a select case for the context
+// (finish stops it), only the sender and disconnect cases.
+func (p *pump) parkWrite() bool {
+	p.parkMu.Lock()
+	defer p.parkMu.Unlock()
+	if p.ctx.Err() != nil {
+		return false // the loop's own wait sees the context done
+	}
+	p.conn.stats.writeParks.Add(1)
+	p.conn.stats.writeParked.Add(1)
+	p.timer.Stop()
+	p.timer, p.ev.timer = nil, nil
+	p.parked = true
+	p.spot = p.parker.Park(p)
+	return true
+}
+
 // The pump is what the parkers see of a connection (park.Conn).
 
-// Cases appends what the write loop waits on.
+// Cases appends what the parked write loop waits on.
 func (p *pump) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
 	return p.box.appendCases(dst, &p.ev)
 }
 
+// Due implements park.Timed: when the parked write loop's timer would fire.
+func (p *pump) Due() time.Time { return p.conn.stats.born.Add(p.timerAt) }
+
 // Woke resumes the parked write loop with what woke it.
 func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
+	p.parkMu.Lock()
+	p.parked = false
+	p.parkMu.Unlock()
 	p.conn.stats.writeParked.Add(-1)
-	go p.writeRun(p.box.woke(chosen, v, ok, &p.ev))
+	e := p.box.woke(chosen, v, ok, &p.ev)
+	go func() {
+		p.setTimer() // made again: dropped while parked
+		p.writeRun(e)
+	}()
 }
 
 // Ending reports whether the connection is ending.
@@ -347,6 +378,11 @@ func (p *pump) setTimer() {
 		next = min(next, park)
 	}
 	p.timerAt = max(next, now)
+	if p.timer == nil {
+		p.timer = time.NewTimer(p.timerAt - now)
+		p.ev.timer = p.timer.C
+		return
+	}
 	p.timer.Reset(p.timerAt - now)
 }
 

@@ -88,8 +88,13 @@ type endpoint struct {
 	parkAfter time.Duration
 }
 
+// writersPerGroup is how many parked write loops one goroutine of the
+// endpoint's parker waits for: each has two select cases, so a group's
+// select stays at the 65 cases it had when each had four in groups of 16.
+const writersPerGroup = 32
+
 func newEndpoint(o *Options) *endpoint {
-	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0), parker: park.Waiters{CasesEach: caseStop + 1}}
+	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0), parker: park.Waiters{PerGroup: writersPerGroup, CasesEach: parkedCases}}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
 		o.logEvent(nil, LogLevelWarning, "AllowedOrigin is not anchored",
 			fmt.Sprintf(format, args...), slog.String("allowed_origin", o.AllowedOrigin))
@@ -200,9 +205,14 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		}
 	}
 	p.conn.stats.pending = p.box.lens
-	base, release := e.baseContext(r)
-	defer release()
-	p.run(base)
+	// The connection lives under the request's values without its
+	// cancellation (which ends with the handler).
+	p.run(context.WithoutCancel(r.Context()))
+	if e.opts.Context != nil {
+		// Its end ends the connection as a server's shutdown does (1001):
+		// through finish, which also stops a parked write loop.
+		defer context.AfterFunc(e.opts.Context, func() { p.finish(shutdownEnding()) })()
+	}
 	completed := false
 	defer func() {
 		if !completed {
@@ -218,22 +228,6 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 	}()
 	handler()
 	completed = true
-}
-
-// baseContext is the context a connection lives under: the request's values
-// without its cancellation (which ends with the handler), bounded by
-// Options.Context; release detaches it once the connection is over.
-func (e *endpoint) baseContext(r *http.Request) (ctx context.Context, release func()) {
-	base := context.WithoutCancel(r.Context())
-	if e.opts.Context == nil {
-		return base, func() {}
-	}
-	ctx, cancel := context.WithCancel(base)
-	stop := context.AfterFunc(e.opts.Context, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
 }
 
 // ConnTrace observes WebSocket connections, as net/http/httptrace observes

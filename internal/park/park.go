@@ -4,10 +4,13 @@
 // connection implements (Conn); the connection turns it off by not calling
 // it (wschan.Options.ParkAfter < 0).
 //
-// The write side: Waiters waits, in one goroutine per group of up to 16
-// connections, on what each parked write loop would wait on (reflect.Select
-// over the cases it gives), and resumes the loop with what fired; the hub
-// waits on its members' done channels with it too. The read side, on
+// The write side: Waiters waits, in one goroutine per group of connections
+// (32 for wschan's write loops), on the channels each parked write loop
+// would wait on (reflect.Select over the cases it gives: the sender and the
+// disconnect channel), on one timer per group for all their pings and
+// silence checks (Timed), and for Stop, which the connection's end calls
+// instead of a case on its context; it resumes the loop with what fired.
+// The hub waits on its members' done channels with it too. The read side, on
 // Linux: the Gate under the transport's reads answers ErrPark when the
 // socket has been idle between two messages; the read loop hands the
 // socket to Readers (an epoll set waited for through the runtime's poller)

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Waiter is something parked in Waiters: an idle write loop, or a room's
@@ -17,6 +18,22 @@ type Waiter interface {
 	// as reflect.Select returned it.
 	Woke(chosen int, v reflect.Value, ok bool)
 }
+
+// Timed is a Waiter that also waits for a time: Due is when (the zero time:
+// none). Its group keeps one timer for all its waiters, and hands a waiter
+// whose time has come Woke(Timeout, reflect.Value{}, false). A waiter's
+// timer thus costs no timer and no select case of its own while parked.
+// Due is read while the waiter is parked, in the group's goroutine.
+type Timed interface {
+	Waiter
+	Due() time.Time
+}
+
+// The cases Woke is given besides the waiter's own.
+const (
+	Timeout = -1 // a Timed waiter's time has come
+	Stopped = -2 // Stop was called for it
+)
 
 // Waiters waits for parked Waiters, one goroutine per group of up to
 // PerGroup, with reflect.Select over their cases; when a case fires it
@@ -40,6 +57,7 @@ type Waiters struct {
 type group struct {
 	mu      sync.Mutex
 	waiters []Waiter
+	stops   []Waiter      // Stop was called for these
 	wake    chan struct{} // the set changed
 }
 
@@ -75,14 +93,30 @@ func (ws *Waiters) Park(w Waiter) Spot {
 }
 
 // Unpark takes the waiter parked at s out, if it is still there, without
-// waking it.
-func (ws *Waiters) Unpark(s Spot) {
+// waking it, and reports whether it was there: false once its group has
+// taken it out to wake it (Woke is then called, or has been).
+func (ws *Waiters) Unpark(s Spot) bool {
+	if s.g == nil {
+		return false
+	}
+	ws.mu.Lock()
+	removed := ws.remove(s.g, s.w)
+	ws.mu.Unlock()
+	s.g.signal()
+	return removed
+}
+
+// Stop has the group wake the waiter parked at s with Stopped, unless the
+// group takes it out first for one of its cases (or its time): a waiter
+// that waits on no channel of the one who stops it is thus woken, exactly
+// once, and nothing its cases yielded is lost.
+func (ws *Waiters) Stop(s Spot) {
 	if s.g == nil {
 		return
 	}
-	ws.mu.Lock()
-	ws.remove(s.g, s.w)
-	ws.mu.Unlock()
+	s.g.mu.Lock()
+	s.g.stops = append(s.g.stops, s.w)
+	s.g.mu.Unlock()
 	s.g.signal()
 }
 
@@ -100,10 +134,19 @@ func (g *group) signal() {
 // run waits for the group's waiters until none is left.
 func (ws *Waiters) run(g *group) {
 	defer ws.running.Done()
-	const fixed = 1 // the wake case, before the waiters'
+	// The fixed cases, before the waiters': the set changed; the earliest
+	// Due of the group's Timed waiters came (no channel while none waits).
+	const caseWake, caseDue, fixed = 0, 1, 2
 	n := ws.perGroup()
 	cases := make([]reflect.SelectCase, fixed, fixed+n*max(ws.CasesEach, 1))
-	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
+	cases[caseWake] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.wake)}
+	cases[caseDue].Dir = reflect.SelectRecv
+	var timer *time.Timer // made once a waiter is Timed
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	waiters := make([]Waiter, 0, n)
 	first := make([]int, 0, n) // where each waiter's cases start
 	for {
@@ -118,16 +161,41 @@ func (ws *Waiters) run(g *group) {
 			ws.mu.Unlock()
 			return
 		}
+		stops := g.stops
+		g.stops = nil
 		waiters = append(waiters[:0], g.waiters...)
 		g.mu.Unlock()
 		ws.mu.Unlock()
+		if len(stops) > 0 {
+			ws.wakeStopped(g, stops)
+			continue
+		}
 		cases, first = cases[:fixed], first[:0]
+		var due time.Time
 		for _, w := range waiters {
 			first = append(first, len(cases))
 			cases = w.Cases(cases)
+			if t, ok := w.(Timed); ok {
+				if d := t.Due(); !d.IsZero() && (due.IsZero() || d.Before(due)) {
+					due = d
+				}
+			}
+		}
+		cases[caseDue].Chan = reflect.Value{} // ignored by Select
+		if !due.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(due))
+			} else {
+				timer.Reset(time.Until(due))
+			}
+			cases[caseDue].Chan = reflect.ValueOf(timer.C)
 		}
 		chosen, v, ok := reflect.Select(cases)
-		if chosen < fixed {
+		switch {
+		case chosen == caseDue:
+			ws.wakeDue(g, waiters)
+			continue
+		case chosen < fixed:
 			continue
 		}
 		i, _ := slices.BinarySearch(first, chosen+1)
@@ -139,15 +207,52 @@ func (ws *Waiters) run(g *group) {
 	}
 }
 
-// remove takes w out of g; under ws.mu.
-func (ws *Waiters) remove(g *group, w Waiter) {
+// wakeStopped takes out and wakes, with Stopped, each of stops still in g.
+func (ws *Waiters) wakeStopped(g *group, stops []Waiter) {
+	for _, w := range stops {
+		ws.mu.Lock()
+		removed := ws.remove(g, w)
+		ws.mu.Unlock()
+		if removed {
+			w.Woke(Stopped, reflect.Value{}, false)
+		}
+	}
+}
+
+// wakeDue takes out and wakes, with Timeout, each of g's Timed waiters
+// whose time has come.
+func (ws *Waiters) wakeDue(g *group, waiters []Waiter) {
+	now := time.Now()
+	for _, w := range waiters {
+		t, ok := w.(Timed)
+		if !ok {
+			continue
+		}
+		if d := t.Due(); d.IsZero() || d.After(now) {
+			continue
+		}
+		ws.mu.Lock()
+		removed := ws.remove(g, w)
+		ws.mu.Unlock()
+		if removed {
+			w.Woke(Timeout, reflect.Value{}, false)
+		}
+	}
+}
+
+// remove takes w out of g, if it is there, and reports whether it was;
+// under ws.mu.
+func (ws *Waiters) remove(g *group, w Waiter) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	wasFull := len(g.waiters) == ws.perGroup()
-	if i := slices.Index(g.waiters, w); i >= 0 {
-		g.waiters = slices.Delete(g.waiters, i, i+1) // clears the freed slot
-		if wasFull {
-			ws.free = append(ws.free, g)
-		}
+	i := slices.Index(g.waiters, w)
+	if i < 0 {
+		return false
 	}
+	g.waiters = slices.Delete(g.waiters, i, i+1) // clears the freed slot
+	if wasFull {
+		ws.free = append(ws.free, g)
+	}
+	return true
 }

@@ -1,0 +1,127 @@
+package park
+
+import (
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+// chanWaiter waits on one channel and, as a Timed waiter, until due;
+// every wake goes to woke.
+type chanWaiter struct {
+	ch   chan int
+	due  time.Time
+	woke chan wake
+}
+
+type wake struct {
+	chosen int
+	v      int
+}
+
+func (w *chanWaiter) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
+	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.ch)})
+}
+
+func (w *chanWaiter) Woke(chosen int, v reflect.Value, ok bool) {
+	got := wake{chosen: chosen}
+	if chosen == 0 && ok {
+		got.v = int(v.Int())
+	}
+	w.woke <- got
+}
+
+func (w *chanWaiter) Due() time.Time { return w.due }
+
+// TestStopRacingACase: Stop and a value on the waiter's channel at once,
+// 500 times, over groups of several waiters: each waiter is woken exactly
+// once, and when it is woken as Stopped the value is still in its channel
+// (the group never takes a value it then drops).
+func TestStopRacingACase(t *testing.T) {
+	ws := &Waiters{PerGroup: 4}
+	for run := range 500 {
+		const n = 6
+		var wg sync.WaitGroup
+		waiters := make([]*chanWaiter, n)
+		spots := make([]Spot, n)
+		for i := range waiters {
+			waiters[i] = &chanWaiter{ch: make(chan int, 1), woke: make(chan wake, 2)}
+			spots[i] = ws.Park(waiters[i])
+		}
+		for i, w := range waiters {
+			wg.Add(2)
+			go func() { defer wg.Done(); w.ch <- run }()
+			go func() { defer wg.Done(); ws.Stop(spots[i]) }()
+		}
+		wg.Wait()
+		for i, w := range waiters {
+			var got wake
+			select {
+			case got = <-w.woke:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("run %d: waiter %d never woke", run, i)
+			}
+			switch got.chosen {
+			case 0:
+				if got.v != run {
+					t.Fatalf("run %d: waiter %d woke with %d", run, i, got.v)
+				}
+			case Stopped:
+				if len(w.ch) != 1 {
+					t.Fatalf("run %d: waiter %d stopped, and its value is gone", run, i)
+				}
+			default:
+				t.Fatalf("run %d: waiter %d woke with case %d", run, i, got.chosen)
+			}
+		}
+		// Once is all: a stale Stop wakes nothing more.
+		for i, w := range waiters {
+			ws.Stop(spots[i])
+			if len(w.woke) != 0 {
+				t.Fatalf("run %d: waiter %d woke twice", run, i)
+			}
+		}
+	}
+	ws.Wait()
+}
+
+// TestTimedWaiters: a group wakes each Timed waiter with Timeout once its
+// time has come, and not before; a waiter with no time waits on.
+func TestTimedWaiters(t *testing.T) {
+	ws := &Waiters{PerGroup: 8}
+	start := time.Now()
+	woke := make(chan wake, 8)
+	var ws4 []*chanWaiter
+	for i, d := range []time.Duration{40, 10, 30, 20} {
+		w := &chanWaiter{ch: make(chan int, 1), due: start.Add(d * time.Millisecond), woke: make(chan wake, 1)}
+		ws4 = append(ws4, w)
+		ws.Park(w)
+		go func() { g := <-w.woke; g.v = i; woke <- g }()
+	}
+	never := &chanWaiter{ch: make(chan int, 1), woke: make(chan wake, 1)}
+	ws.Park(never)
+	var order []int
+	for range ws4 {
+		select {
+		case g := <-woke:
+			if g.chosen != Timeout {
+				t.Fatalf("woken with case %d", g.chosen)
+			}
+			if now := time.Now(); now.Before(ws4[g.v].due) {
+				t.Fatalf("waiter %d woken %v before its time", g.v, ws4[g.v].due.Sub(now))
+			}
+			order = append(order, g.v)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("woken so far: %v", order)
+		}
+	}
+	if len(never.woke) != 0 {
+		t.Error("a waiter with no time was woken")
+	}
+	never.ch <- 1
+	if g := <-never.woke; g.chosen != 0 || g.v != 1 {
+		t.Errorf("the untimed waiter woke with %+v", g)
+	}
+	ws.Wait()
+}
