@@ -90,14 +90,15 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 		o.Trace.Upgraded(conn)
 	}
 	p.conn.stats.pending = p.box.lens
-	// ctx, and Options.Context when set, bound the connection.
-	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, cancel)
+	// ctx, and Options.Context when set, bound the connection: their end
+	// ends it with 1001.
+	end := func() { p.finish(shutdownEnding()) }
+	stop := context.AfterFunc(ctx, end)
 	stopOpts := func() bool { return false }
 	if o.Context != nil {
-		stopOpts = context.AfterFunc(o.Context, cancel)
+		stopOpts = context.AfterFunc(o.Context, end)
 	}
-	p.run(base)
+	p.run()
 	// The client has no handler that returns: done and the error channel
 	// close once the application has taken done's value (or DoneGrace
 	// after it fired), as for a handler that never returns.
@@ -105,7 +106,6 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 		p.wait() // until done's value is taken (or DoneGrace): the write loop hands over first
 		stop()
 		stopOpts()
-		cancel()
 		if o.Trace != nil && o.Trace.Ended != nil {
 			o.Trace.Ended(conn)
 		}

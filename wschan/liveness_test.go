@@ -1,7 +1,6 @@
 package wschan
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -21,8 +20,6 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 		c.stats.born = time.Now().Add(-2 * time.Second)                  // nothing read for two seconds
 		p := &pump{conn: c, opts: c.Options, ended: make(chan struct{})} // no transport: only tick runs
 		c.ended = p.ended
-		p.ctx, p.cancel = context.WithCancel(context.Background())
-		t.Cleanup(p.cancel)
 		p.raw, p.timer = server, time.NewTimer(time.Hour)
 		p.nextPing, p.deadline = time.Hour, time.Second
 		return p

@@ -22,8 +22,9 @@ import (
 var errEnded = errors.New("sockets: connection ended")
 
 // pump runs one connection: a read loop and the pings in an errgroup, and a
-// write loop, under a context of the connection's own. The loop that sees
-// the end first records it (finish), which cancels the context; the write
+// write loop. The loop that sees the end first records it (finish), which
+// closes the ended channel (the stop every wait of the loops selects on, as
+// a context's Done would be, without a context's allocations); the write
 // loop then shuts the connection down (shutdown: close the socket as the
 // ending says, wait for the group, tell the handler), which saves the
 // stack of a third goroutine.
@@ -39,7 +40,7 @@ var errEnded = errors.New("sockets: connection ended")
 // ended it, the close code and reason, the cause for the handler), the
 // first one wins wherever it is found, the write loop included, and that
 // loop is outside the group because it outlives it. So finish decides the
-// end, once, and cancels the context itself; a loop then returns errEnded,
+// end, once, and closes ended itself; a loop then returns errEnded,
 // which the group need not report. The group gives Go and Wait over a set
 // of goroutines that changes while the connection lives (pings come and
 // go, a parked read loop leaves and is started again).
@@ -59,9 +60,7 @@ type pump struct {
 	box  box
 	bufs *sync.Pool // read buffers, shared by the handler's connections
 
-	group  *errgroup.Group
-	ctx    context.Context
-	cancel context.CancelFunc
+	group errgroup.Group
 
 	lastRead atomic.Int64 // time since born (stats.born) of the last bytes read from the peer
 	holding  atomic.Bool  // the read loop holds a value the receiver has no room for
@@ -108,11 +107,8 @@ func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, ou
 	return p
 }
 
-// run starts the loops. base bounds the connection: its cancellation shuts
-// the connection down with 1001.
-func (p *pump) run(base context.Context) {
-	p.ctx, p.cancel = context.WithCancel(base)
-	p.group = new(errgroup.Group)
+// run starts the loops.
+func (p *pump) run() {
 	if p.out.rd.Enabled() {
 		p.out.rd.Arm(p.raw) // a peer that never sends parks too
 	}
@@ -125,20 +121,18 @@ func (p *pump) run(base context.Context) {
 // returned.
 func (p *pump) wait() {
 	p.writer.Wait() // its shutdown waits for the group
-	p.cancel()
 }
 
 // finish records e as the connection's ending unless one was recorded
-// already, cancels the connection's context, and returns errEnded for the
-// calling loop to return.
+// already, which closes ended, and returns errEnded for the calling loop to
+// return. Any goroutine may call it, before run too.
 func (p *pump) finish(e ending) error {
 	p.once.Do(func() {
 		p.ending = e
-		close(p.conn.ended)
+		close(p.ended)
 	})
-	p.cancel()
-	// A parked write loop does not wait on the context (it would cost
-	// each parked connection a select case): it is stopped instead.
+	// A parked write loop does not wait on ended (it would cost each
+	// parked connection a select case): it is stopped instead.
 	p.parkMu.Lock()
 	if p.parked {
 		p.parker.Stop(p.spot)
@@ -242,7 +236,7 @@ func (p *pump) readLoop() error {
 			continue
 		}
 		p.holding.Store(true)
-		delivered := p.ctx.Err() == nil && p.box.deliver(p.ctx.Done())
+		delivered := !p.Ending() && p.box.deliver(p.ended)
 		p.holding.Store(false)
 		if !delivered {
 			return nil
@@ -276,7 +270,7 @@ func (p *pump) writeLoop() {
 	// One timer serves pings, the silence deadline and parking, all as
 	// durations since the connection was born.
 	p.nextPing, p.deadline = p.opts.PingPeriod, p.opts.PongWait
-	p.ev = events{disconnect: p.conn.Disconnect, stop: p.ctx.Done()}
+	p.ev = events{disconnect: p.conn.Disconnect, stop: p.ended}
 	p.setTimer()
 	// It runs from the start (a connection that ends within a second never
 	// touches the parker), and parks at once if it starts late, the
@@ -314,13 +308,13 @@ func (p *pump) writeRun(e event) {
 
 // parkWrite parks the write loop, unless the connection is ending, and
 // reports whether it did; the loop then returns. Parked, it keeps neither
-// its timer (its group's serves: Due) nor a select case for the context
-// (finish stops it), only the sender and disconnect cases.
+// its timer (its group's serves: Due) nor a select case for ended (finish
+// stops it), only the sender and disconnect cases.
 func (p *pump) parkWrite() bool {
 	p.parkMu.Lock()
 	defer p.parkMu.Unlock()
-	if p.ctx.Err() != nil {
-		return false // the loop's own wait sees the context done
+	if p.Ending() {
+		return false // the loop's own wait sees ended closed
 	}
 	p.conn.stats.writeParks.Add(1)
 	p.conn.stats.writeParked.Add(1)
@@ -355,7 +349,14 @@ func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
 }
 
 // Ending reports whether the connection is ending.
-func (p *pump) Ending() bool { return p.ctx.Err() != nil }
+func (p *pump) Ending() bool {
+	select {
+	case <-p.ended:
+		return true
+	default:
+		return false
+	}
+}
 
 // ReadWoke starts the parked read loop again, in the group.
 func (p *pump) ReadWoke() {
@@ -483,7 +484,7 @@ func (p *pump) write() error {
 		t := time.NewTimer(p.opts.closeWait())
 		defer t.Stop()
 		select {
-		case <-p.ctx.Done():
+		case <-p.ended:
 			return nil
 		case <-t.C:
 		}
@@ -572,8 +573,9 @@ func (p *pump) ping() {
 // handler (the cause on the error channel first, then done). handOver
 // closes both channels afterwards.
 func (p *pump) shutdown() {
-	// Only if nothing else ended it: the base context was cancelled. It
-	// also cancels the context, so a read loop waiting to deliver gives up.
+	// The write loop stops once the ending is decided; this records one
+	// should a loop ever stop without (it closes ended, so that a read loop
+	// waiting to deliver gives up).
 	p.finish(shutdownEnding())
 	if p.rparker.Unpark(&p.out.rd) {
 		p.conn.stats.readParked.Add(-1)

@@ -205,9 +205,7 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		}
 	}
 	p.conn.stats.pending = p.box.lens
-	// The connection lives under the request's values without its
-	// cancellation (which ends with the handler).
-	p.run(context.WithoutCancel(r.Context()))
+	p.run()
 	if e.opts.Context != nil {
 		// Its end ends the connection as a server's shutdown does (1001):
 		// through finish, which also stops a parked write loop.
