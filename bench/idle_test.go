@@ -45,9 +45,9 @@ func waitGoroutines(n int) int {
 // measures them.
 const idleFor = 1500 * time.Millisecond
 
-// idleContenders are the echo servers and, of ours, a chat connection: a
-// member of a hub room, as in the example.
-var idleContenders = append(slices.Clip(echoContenders), contender{"ours-chat", oursChatServer})
+// idleContenders are the echo servers, of ours a chat connection (a member
+// of a hub room, as in the example), and raw coder inside Macaron.
+var idleContenders = append(slices.Clip(echoContenders), contender{"ours-chat", oursChatServer}, coderMacaron)
 
 // oursChatServer is this package's middleware behind Macaron, each
 // connection a member of one hub room, broadcasting what it receives to it.

@@ -14,8 +14,8 @@ import (
 )
 
 // cpuContenders are the servers whose CPU per handshake and per echo is
-// compared: both of our fronts, raw coder (our transport's floor) and the
-// peers.
+// compared: both of our fronts, raw coder (our transport's floor), raw
+// coder inside Macaron (Macaron's own share) and the peers.
 var cpuContenders = func() []contender {
 	var out []contender
 	for _, c := range echoContenders {
@@ -24,8 +24,11 @@ var cpuContenders = func() []contender {
 			out = append(out, c)
 		}
 	}
-	return out
+	return append(out, coderMacaron)
 }()
+
+// coderMacaron is raw coder inside a Macaron route (coderMacaronServer).
+var coderMacaron = contender{"coder-macaron", coderMacaronServer}
 
 // processCPU is the CPU time (user and system) this process has used.
 func processCPU() time.Duration {

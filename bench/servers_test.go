@@ -163,29 +163,49 @@ func oursNetHTTPServer(o *sockets.Options) *server {
 // coderServer is a raw coder/websocket echo: our transport's floor.
 func coderServer() *server {
 	reg := newRegistry[*websocket.Conn]()
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	return httpServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { coderEcho(w, r, reg) }),
+		&reg.open, coderBroadcast(reg))
+}
+
+// coderMacaronServer is raw coder/websocket's echo inside a Macaron route,
+// as a Macaron application that used coder itself would serve it: against
+// coderServer it shows what Macaron's routing and per-request context cost
+// any WebSocket served through Macaron, whatever the library.
+func coderMacaronServer() *server {
+	reg := newRegistry[*websocket.Conn]()
+	m := macaron.New()
+	m.Get("/ws", func(c *macaron.Context) { coderEcho(c.Resp, c.Req.Request, reg) })
+	return httpServer(m, &reg.open, coderBroadcast(reg))
+}
+
+// coderEcho accepts a raw coder/websocket connection and echoes it until
+// it ends.
+func coderEcho(w http.ResponseWriter, r *http.Request, reg *registry[*websocket.Conn]) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(1 << 20)
+	reg.add(c)
+	defer reg.remove(c)
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		typ, p, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
-		c.SetReadLimit(1 << 20)
-		reg.add(c)
-		defer reg.remove(c)
-		defer c.CloseNow()
-		ctx := context.Background()
-		for {
-			typ, p, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			if err := c.Write(ctx, typ, p); err != nil {
-				return
-			}
+		if err := c.Write(ctx, typ, p); err != nil {
+			return
 		}
-	})
-	return httpServer(h, &reg.open, func(msg []byte) {
+	}
+}
+
+// coderBroadcast writes a message to every connection of reg.
+func coderBroadcast(reg *registry[*websocket.Conn]) func([]byte) {
+	return func(msg []byte) {
 		reg.each(func(c *websocket.Conn) { _ = c.Write(context.Background(), websocket.MessageText, msg) })
-	})
+	}
 }
 
 // coderJSONServer is raw coder/websocket plus encoding/json, echoing Doc.
