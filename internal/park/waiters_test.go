@@ -1,6 +1,7 @@
 package park
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -125,3 +126,50 @@ func TestTimedWaiters(t *testing.T) {
 	}
 	ws.Wait()
 }
+
+// BenchmarkWakeAll: 2048 parked waiters of two cases each (as a parked
+// write loop's: a sender and a disconnect channel), then a value for every
+// one at once, as a broadcast to a room of idle connections sends: the CPU
+// per wake, by group size. Each wake costs its group a select over the
+// cases left, so larger groups cost more per wake and fewer goroutines.
+func BenchmarkWakeAll(b *testing.B) {
+	const n = 2048
+	for _, per := range []int{16, 32, 64, 128} {
+		b.Run(fmt.Sprintf("perGroup=%d", per), func(b *testing.B) {
+			ws := &Waiters{PerGroup: per, CasesEach: 2}
+			woke := make(chan wake, n)
+			waiters := make([]*pairWaiter, n)
+			for i := range waiters {
+				waiters[i] = &pairWaiter{a: make(chan int, 1), b: make(chan int, 1), woke: woke}
+			}
+			b.ResetTimer()
+			for range b.N {
+				for _, w := range waiters {
+					ws.Park(w)
+				}
+				for _, w := range waiters {
+					w.a <- 1
+				}
+				for range n {
+					<-woke
+				}
+			}
+			b.StopTimer()
+			ws.Wait()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wake")
+		})
+	}
+}
+
+// pairWaiter waits on two channels, as a parked write loop does.
+type pairWaiter struct {
+	a, b chan int
+	woke chan wake
+}
+
+func (w *pairWaiter) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
+	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.a)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.b)})
+}
+
+func (w *pairWaiter) Woke(chosen int, _ reflect.Value, _ bool) { w.woke <- wake{chosen: chosen} }
