@@ -127,3 +127,15 @@ func (c *wsClient) recv() (int, error) {
 }
 
 func (c *wsClient) close() { _ = c.conn.Close() }
+
+// reset closes the connection with a TCP reset (SO_LINGER 0), so that it
+// leaves no socket in TIME_WAIT: the handshake benchmarks open tens of
+// thousands of connections a minute, and as many TIME_WAIT sockets fill the
+// ephemeral ports and make the kernel's work per connection, hence the
+// server's CPU, depend on how many ran before.
+func (c *wsClient) reset() {
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.conn.Close()
+}

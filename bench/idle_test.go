@@ -243,7 +243,7 @@ func handshakes(addr, path string, n, burst int) error {
 					errs <- err
 					return
 				}
-				cl.close()
+				cl.reset()
 			}()
 		}
 		wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -98,10 +99,35 @@ type ending struct {
 	reason     string
 	// cause goes on the error channel; nil for a normal end.
 	cause error
-	// level and msg make the log line; msg empty means no line.
-	level int
-	msg   string
+	// level and msg make the log line, msg followed by detail's text or
+	// the code when they are set (see message); msg empty means no line.
+	level    int
+	msg      string
+	detail   error
+	withCode bool
 }
+
+// message is the ending's log line, built only when it is logged (the
+// error texts and the code cost nothing to an ending nobody logs).
+func (e ending) message() string {
+	switch {
+	case e.detail != nil:
+		return e.msg + e.detail.Error()
+	case e.withCode:
+		return e.msg + strconv.Itoa(int(e.code))
+	}
+	return e.msg
+}
+
+// prefixed is err with a prefix of this package's: what fmt.Errorf(prefix
+// + "%w", err) makes, its text built when asked for, not at every end.
+type prefixed struct {
+	prefix string
+	err    error
+}
+
+func (e *prefixed) Error() string { return e.prefix + e.err.Error() }
+func (e *prefixed) Unwrap() error { return e.err }
 
 // record is the ending as the handler may read it, with the peer's close
 // frame if one was read (peer, nil otherwise) and the close frame that went
@@ -191,11 +217,11 @@ func readEnding(err error) ending {
 	case errors.As(err, &ce):
 		// The transport has already echoed the peer's code and closed.
 		e := ending{by: EndedByPeer, peerClosed: true, act: actDrop, code: ce.Code, reason: ce.Reason, level: LogLevelInfo,
-			msg: fmt.Sprintf("Connection closed by the peer with code %d", ce.Code)}
+			msg: "Connection closed by the peer with code ", withCode: true}
 		switch ce.Code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
 		default:
-			e.cause = fmt.Errorf("sockets: peer closed the connection: %w", err)
+			e.cause = &prefixed{"sockets: peer closed the connection: ", err}
 			e.level = LogLevelWarning
 		}
 		return e
@@ -217,7 +243,7 @@ func readEnding(err error) ending {
 // readFailure is the end after reading failed with err.
 func readFailure(by EndedBy, act action, code websocket.StatusCode, err error) ending {
 	return ending{by: by, act: act, code: code, level: LogLevelError,
-		cause: fmt.Errorf("sockets: read: %w", err), msg: "Error reading from socket: " + err.Error()}
+		cause: &prefixed{"sockets: read: ", err}, msg: "Error reading from socket: ", detail: err}
 }
 
 // decodeEnding is the end after a message that does not decode: 1007 with the
@@ -225,7 +251,7 @@ func readFailure(by EndedBy, act action, code websocket.StatusCode, err error) e
 func decodeEnding(err error) ending {
 	return ending{by: EndedByPeer, act: actClose, code: websocket.StatusInvalidFramePayloadData,
 		reason: truncateReason(err.Error()), level: LogLevelError,
-		cause: fmt.Errorf("sockets: %w", err), msg: "Error decoding message: " + err.Error()}
+		cause: &prefixed{"sockets: ", err}, msg: "Error decoding message: ", detail: err}
 }
 
 // invalidUTF8Ending is the end after a text message that is not valid
@@ -239,14 +265,14 @@ func invalidUTF8Ending() ending {
 // and no frame for the value.
 func encodeEnding(err error) ending {
 	return ending{by: EndedByServer, act: actClose, code: websocket.StatusInternalError, level: LogLevelError,
-		cause: fmt.Errorf("sockets: %w", err), msg: "Error encoding message: " + err.Error()}
+		cause: &prefixed{"sockets: ", err}, msg: "Error encoding message: ", detail: err}
 }
 
 // writeEnding is the end after a failed or stalled write: the socket cannot
 // carry a close frame any more, so it is dropped.
 func writeEnding(err error) ending {
 	return ending{by: EndedByNetwork, act: actDrop, level: LogLevelError,
-		cause: fmt.Errorf("sockets: write: %w", err), msg: "Error writing to socket: " + err.Error()}
+		cause: &prefixed{"sockets: write: ", err}, msg: "Error writing to socket: ", detail: err}
 }
 
 // silentPeerEnding is the end of a peer that stayed silent past PongWait.

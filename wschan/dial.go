@@ -188,7 +188,7 @@ func (t *dialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	buffered, _ := br.Peek(br.Buffered())
-	conn := &writeConn{Conn: raw, writeWait: t.writeWait, bufs: t.bufs, prefix: bytes.Clone(buffered)}
+	conn := &writeConn{Conn: raw, writeWait: t.writeWait, bufs: t.bufs, prefix: bytes.Clone(buffered), tracking: true}
 	t.raw, t.conn = raw, conn
 	resp.Body = conn
 	return resp, nil

@@ -32,6 +32,16 @@ func reject(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
+// The headers the handshake reads, spelled as net/http stores them
+// (http.CanonicalHeaderKey), so that reading them does not allocate the
+// canonical spelling of "Sec-WebSocket-..." each time.
+const (
+	hdrVersion    = "Sec-Websocket-Version"
+	hdrKey        = "Sec-Websocket-Key"
+	hdrProtocol   = "Sec-Websocket-Protocol"
+	hdrExtensions = "Sec-Websocket-Extensions"
+)
+
 // checkHandshake validates the upgrade request the way the original's
 // transport did, so that every failure is a 400 written here once, before
 // coder/websocket's Accept, which would answer some of them with 426 and
@@ -43,16 +53,22 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		return http.StatusBadRequest, errNoUpgradeWebsocket
 	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+	if r.Header.Get(hdrVersion) != "13" {
 		// RFC 6455 section 4.4: tell the client which version we speak.
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		return http.StatusBadRequest, errBadVersion
 	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
+	keys := r.Header.Values(hdrKey)
 	if len(keys) != 1 {
 		return http.StatusBadRequest, errBadKey
 	}
-	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+	// A key is 16 bytes in base64: 24 characters, decoded on the stack.
+	key := strings.TrimSpace(keys[0])
+	if len(key) != 24 {
+		return http.StatusBadRequest, errBadKey
+	}
+	var k [18]byte // what 24 characters of base64 decode to at most
+	if n, err := base64.StdEncoding.Decode(k[:], []byte(key)); err != nil || n != 16 {
 		return http.StatusBadRequest, errBadKey
 	}
 	if !r.ProtoAtLeast(1, 1) {
@@ -68,7 +84,9 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 // compared without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
+		for more := true; more; {
+			var t string
+			t, v, more = strings.Cut(v, ",") // as strings.Split, without its slice
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
@@ -95,7 +113,7 @@ func canHijack(w http.ResponseWriter) bool {
 // subprotocol chooses the subprotocol for r as the options say, or returns
 // the status and reason of a rejection.
 func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason string) {
-	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	offered := headerTokens(r.Header, hdrProtocol)
 	if o.ChooseSubprotocol != nil {
 		p, err := o.ChooseSubprotocol(r, offered)
 		switch {
@@ -125,7 +143,9 @@ func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason
 func headerTokens(h http.Header, name string) []string {
 	var tokens []string
 	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
+		for more := true; more; {
+			var t string
+			t, v, more = strings.Cut(v, ",")
 			if t = strings.TrimSpace(t); t != "" {
 				tokens = append(tokens, t)
 			}

@@ -70,9 +70,11 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
 	// Every byte the transport reads, those the server had buffered past
 	// the request included, passes the close guard (and the read gate).
-	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	conn.prefix = bytes.Clone(buffered)
-	_, _ = brw.Reader.Discard(len(buffered))
+	if n := brw.Reader.Buffered(); n > 0 {
+		buffered, _ := brw.Reader.Peek(n)
+		conn.prefix = bytes.Clone(buffered)
+		_, _ = brw.Reader.Discard(n)
+	}
 	conn.rd.Init(raw, w.parkAfter)
 	w.conn = conn
 	brw.Writer.Reset(conn)
@@ -83,7 +85,7 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, fmt.Errorf("sockets: write the 101: %w", err)
 	}
-	conn.sent, conn.sentClose = frames.Track{}, nil // the frames start after the 101
+	conn.tracking = true // the frames start after the 101
 	return conn, brw, nil
 }
 
@@ -114,6 +116,7 @@ type writeConn struct {
 	batching  bool
 	batch     *[]byte
 	closed    bool
+	tracking  bool                  // frames are followed (sent, sentClose): from after the 101
 	sent      frames.Track          // the frames written so far
 	sentClose *websocket.CloseError // the close frame written, once it is
 }
@@ -124,7 +127,9 @@ func (c *writeConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
-	c.noteClose(p)
+	if c.tracking {
+		c.noteClose(p)
+	}
 	if c.batching {
 		if len(*c.batch)+len(p) <= maxBatch {
 			*c.batch = append(*c.batch, p...)

@@ -497,8 +497,9 @@ func (p *pump) write() error {
 // closed" at the ending's level, the rest as attributes.
 func (p *pump) logEnd(e ending, r *CloseRecord) {
 	if p.opts.Slog == nil {
-		if e.msg != "" {
-			p.opts.logEvent(p.conn.request, e.level, e.msg, e.msg)
+		if e.msg != "" && p.opts.enabled(e.level) {
+			msg := e.message()
+			p.opts.logEvent(p.conn.request, e.level, msg, msg)
 		}
 		p.opts.logEvent(p.conn.request, LogLevelInfo, "Connection closed", "Connection closed")
 		return
@@ -514,7 +515,7 @@ func (p *pump) logEnd(e ending, r *CloseRecord) {
 		slog.Int64("messages_in", st.MessagesIn), slog.Int64("bytes_in", st.BytesIn),
 		slog.Int64("messages_out", st.MessagesOut), slog.Int64("bytes_out", st.BytesOut)}
 	if e.msg != "" {
-		attrs = append(attrs, slog.String("detail", e.msg))
+		attrs = append(attrs, slog.String("detail", e.message()))
 	}
 	if r.Cause != nil {
 		attrs = append(attrs, slog.String("cause", r.Cause.Error()))

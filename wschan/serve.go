@@ -165,7 +165,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 		return nil
 	}
 	conn.subprotocol = ws.Subprotocol()
-	conn.compressed = uw.header.Get("Sec-WebSocket-Extensions") != ""
+	conn.compressed = uw.header.Get(hdrExtensions) != ""
 	return newPump(e, conn, ws, uw.raw, uw.conn)
 }
 
