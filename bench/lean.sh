@@ -4,17 +4,20 @@
 # handshake and per 32 B echo (at GOMAXPROCS 1 and 2) and per pipelined
 # 16 KiB echo, the clients in a process of their own (BenchmarkServerCPU);
 # idle heap and stack per connection (BenchmarkIdle); pipelined 16 KiB MB/s
-# (BenchmarkPipelined). Three passes of the CPU figures, interleaving the
-# contenders. Raw output in lean.txt, charts in charts/lean. About 25 minutes.
+# (BenchmarkPipelined). PASSES passes (default 5) of the CPU figures,
+# interleaving the contenders: on a shared two-core machine one pass can
+# differ from the next by 20 %, so the medians are what to read. Raw output
+# in lean.txt, charts in charts/lean. About 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")"
 go test -c -o lean.test .
 trap 'rm -f lean.test' EXIT
 peers='ours-messages|ours-nethttp|coder|coder-macaron|melody|gws|gorilla'
 {
-  for pass in 1 2 3; do
-    echo "pass $pass of 3" >&2
-    ./lean.test -test.run '^$' -test.bench 'ServerCPU/work=handshake' -test.benchtime 3000x -test.cpu 2
+  passes=${PASSES:-5}
+  for pass in $(seq "$passes"); do
+    echo "pass $pass of $passes" >&2
+    ./lean.test -test.run '^$' -test.bench 'ServerCPU/work=handshake' -test.benchtime 10000x -test.cpu 2
     ./lean.test -test.run '^$' -test.bench 'ServerCPU/work=echo32' -test.benchtime 20000x -test.cpu 1,2
     ./lean.test -test.run '^$' -test.bench 'ServerCPU/work=pipe16k' -test.benchtime 20000x -test.cpu 2
   done
