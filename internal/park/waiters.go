@@ -93,17 +93,13 @@ func (ws *Waiters) Park(w Waiter) Spot {
 }
 
 // Unpark takes the waiter parked at s out, if it is still there, without
-// waking it, and reports whether it was there: false once its group has
-// taken it out to wake it (Woke is then called, or has been).
-func (ws *Waiters) Unpark(s Spot) bool {
+// waking it.
+func (ws *Waiters) Unpark(s Spot) {
 	if s.g == nil {
-		return false
+		return
 	}
-	ws.mu.Lock()
-	removed := ws.remove(s.g, s.w)
-	ws.mu.Unlock()
+	ws.takeOut(s.g, s.w)
 	s.g.signal()
-	return removed
 }
 
 // Stop has the group wake the waiter parked at s with Stopped, unless the
@@ -219,9 +215,7 @@ func (ws *Waiters) run(g *group) {
 		}
 		i, _ := slices.BinarySearch(first, chosen+1)
 		w := waiters[i-1]
-		ws.mu.Lock()
-		ws.remove(g, w)
-		ws.mu.Unlock()
+		ws.takeOut(g, w)
 		w.Woke(chosen-first[i-1], v, ok)
 	}
 }
@@ -229,12 +223,7 @@ func (ws *Waiters) run(g *group) {
 // wakeStopped takes out and wakes, with Stopped, each of stops still in g.
 func (ws *Waiters) wakeStopped(g *group, stops []Waiter) {
 	for _, w := range stops {
-		ws.mu.Lock()
-		removed := ws.remove(g, w)
-		ws.mu.Unlock()
-		if removed {
-			w.Woke(Stopped, reflect.Value{}, false)
-		}
+		ws.wakeWith(g, w, Stopped)
 	}
 }
 
@@ -247,16 +236,25 @@ func (ws *Waiters) wakeDue(g *group, waiters []Waiter) {
 		if !ok {
 			continue
 		}
-		if d := t.Due(); d.IsZero() || d.After(now) {
-			continue
-		}
-		ws.mu.Lock()
-		removed := ws.remove(g, w)
-		ws.mu.Unlock()
-		if removed {
-			w.Woke(Timeout, reflect.Value{}, false)
+		if d := t.Due(); !d.IsZero() && !d.After(now) {
+			ws.wakeWith(g, w, Timeout)
 		}
 	}
+}
+
+// wakeWith takes w out of g and wakes it with chosen (Timeout or Stopped),
+// unless it is no longer there.
+func (ws *Waiters) wakeWith(g *group, w Waiter, chosen int) {
+	if ws.takeOut(g, w) {
+		w.Woke(chosen, reflect.Value{}, false)
+	}
+}
+
+// takeOut is remove under ws.mu.
+func (ws *Waiters) takeOut(g *group, w Waiter) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.remove(g, w)
 }
 
 // remove takes w out of g, if it is there, and reports whether it was;
