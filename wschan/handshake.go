@@ -3,6 +3,7 @@ package wschan
 import (
 	"encoding/base64"
 	"fmt"
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
@@ -83,13 +84,9 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (int, string) {
 // headerHasToken reports whether the comma-separated header contains token,
 // compared without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for more := true; more; {
-			var t string
-			t, v, more = strings.Cut(v, ",") // as strings.Split, without its slice
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
+	for t := range headerTokens(h, name) {
+		if strings.EqualFold(t, token) {
+			return true
 		}
 	}
 	return false
@@ -113,7 +110,7 @@ func canHijack(w http.ResponseWriter) bool {
 // subprotocol chooses the subprotocol for r as the options say, or returns
 // the status and reason of a rejection.
 func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason string) {
-	offered := headerTokens(r.Header, hdrProtocol)
+	offered := slices.Collect(headerTokens(r.Header, hdrProtocol))
 	if o.ChooseSubprotocol != nil {
 		p, err := o.ChooseSubprotocol(r, offered)
 		switch {
@@ -138,18 +135,19 @@ func (o *Options) subprotocol(r *http.Request) (proto string, status int, reason
 	return proto, 0, ""
 }
 
-// headerTokens returns the comma-separated tokens of every value of the
-// header name, trimmed, without empty ones.
-func headerTokens(h http.Header, name string) []string {
-	var tokens []string
-	for _, v := range h.Values(name) {
-		for more := true; more; {
-			var t string
-			t, v, more = strings.Cut(v, ",")
-			if t = strings.TrimSpace(t); t != "" {
-				tokens = append(tokens, t)
+// headerTokens yields the comma-separated tokens of every value of the
+// header name, trimmed, without empty ones; cut as strings.Split would,
+// without its slices.
+func headerTokens(h http.Header, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, v := range h.Values(name) {
+			for more := true; more; {
+				var t string
+				t, v, more = strings.Cut(v, ",")
+				if t = strings.TrimSpace(t); t != "" && !yield(t) {
+					return
+				}
 			}
 		}
 	}
-	return tokens
 }
