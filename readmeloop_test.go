@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -260,7 +261,7 @@ func TestReadmeLoopEachEndOnce(t *testing.T) {
 // until the test closes it.
 func dialReadme(t *testing.T, url string) *gorilla.Conn {
 	t.Helper()
-	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+	host, _, _ := strings.Cut(strings.TrimPrefix(url, "ws://"), "/")
 	d := gorilla.Dialer{HandshakeTimeout: wait, NetDial: func(network, addr string) (net.Conn, error) {
 		c, err := net.Dial(network, addr)
 		if err != nil {
@@ -476,5 +477,133 @@ func TestReadmeLoopWithHub(t *testing.T) {
 	if counts.conns != conns || counts.doneRuns != conns || counts.nilErrs != 0 || counts.repeats != 0 || counts.errRuns == 0 {
 		t.Fatalf("%d handlers returned; error branch %d times, %d with nil, %d connections more than once; done %d times",
 			counts.conns, counts.errRuns, counts.nilErrs, counts.repeats, counts.doneRuns)
+	}
+}
+
+// TestHandOverRacesTheHandler: the hand-over (done and the error channel
+// closed once the handler has taken done or returned) raced, 300 times, by
+// handlers that take done or return at random moments around the end,
+// across the hand-over's checks of done (20 us, doubling to 10 ms): a
+// README loop, a handler that takes done late and then reads the error
+// channel, one that returns without reading either. Each end is a TCP drop
+// (a cause) or a normal close. None sees a nil error or a second value;
+// the late taker finds the error channel closed well within DoneGrace;
+// after a handler's return both channels are closed, done's value still in
+// it when untaken; no goroutine is left.
+func TestHandOverRacesTheHandler(t *testing.T) {
+	checkLeaks(t)
+	const runs, batch = 300, 20
+	counts := &loopCounts{}
+	readme := readmeHTTP(counts)
+	var lateTakes, lateBad, untaken atomic.Int64
+	bad := make(chan string, runs)
+	returned := make(chan *wschan.Conn[*ChatMessage], runs)
+	handler := func(c *wschan.Conn[*ChatMessage]) {
+		shape := c.Request.URL.Query().Get("shape")
+		delay, _ := time.ParseDuration(c.Request.URL.Query().Get("delay"))
+		switch shape {
+		case "readme":
+			readme(c)
+		case "late":
+			time.Sleep(delay) // a random moment before, at or after the end
+			<-c.Done
+			start := time.Now()
+			var values int
+			for err := range c.Error {
+				values++
+				if err == nil {
+					bad <- "the late taker read a nil error"
+				}
+			}
+			if values > 1 {
+				bad <- fmt.Sprintf("the late taker read %d errors", values)
+			}
+			if d := time.Since(start); d >= wschan.DoneGrace {
+				lateBad.Add(1)
+			}
+			lateTakes.Add(1)
+		case "return":
+			time.Sleep(delay)
+			untaken.Add(1)
+			returned <- c
+		}
+	}
+	url, _, finished := serveHTTP(t, func(c net.Conn) net.Conn { return c },
+		wschan.Handler(handler, testOptions(&logBuffer{})))
+	shapes := []string{"readme", "late", "return"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b := 0; b < runs; b += batch {
+		var wg sync.WaitGroup
+		for i := b; i < b+batch; i++ {
+			delay := time.Duration(rng.Int64N(int64(15 * time.Millisecond)))
+			endAfter := time.Duration(rng.Int64N(int64(15 * time.Millisecond)))
+			c := dialReadme(t, fmt.Sprintf("%s?shape=%s&delay=%s", url, shapes[i%3], delay))
+			drop := i%2 == 0
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(endAfter) // a random moment
+				if drop {
+					_ = c.UnderlyingConn().Close()
+				} else {
+					_ = c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(1000, ""), time.Now().Add(wait))
+				}
+			}()
+		}
+		wg.Wait()
+		finished(batch)
+	}
+	close(bad)
+	for msg := range bad {
+		t.Error(msg)
+	}
+	if lateBad.Load() > 0 {
+		t.Errorf("%d late takers waited DoneGrace for the error channel", lateBad.Load())
+	}
+	counts.mu.Lock()
+	if counts.conns != runs/3 || counts.doneRuns != runs/3 || counts.nilErrs != 0 || counts.repeats != 0 {
+		t.Errorf("README loops: %d handlers returned; error branch %d times, %d with nil, %d more than once; done %d times",
+			counts.conns, counts.errRuns, counts.nilErrs, counts.repeats, counts.doneRuns)
+	}
+	counts.mu.Unlock()
+	if lateTakes.Load() != runs/3 || untaken.Load() != runs/3 {
+		t.Errorf("%d late takers and %d early returns, want %d each", lateTakes.Load(), untaken.Load(), runs/3)
+	}
+	close(returned)
+	for c := range returned {
+		// The handler returned without reading: done holds its value,
+		// then is closed; the error channel holds the cause, if any, then
+		// is closed. Nothing here may block.
+		select {
+		case v, ok := <-c.Done:
+			if !v || !ok {
+				t.Fatalf("done gave %v, %v, want its value true", v, ok)
+			}
+		default:
+			t.Fatal("done is empty and open after the handler returned")
+		}
+		select {
+		case _, ok := <-c.Done:
+			if ok {
+				t.Fatal("done gave a second value")
+			}
+		default:
+			t.Fatal("done is open after the handler returned")
+		}
+		for n := 0; ; n++ {
+			select {
+			case err, ok := <-c.Error:
+				if !ok {
+					n = -1
+				} else if err == nil || n > 0 {
+					t.Fatalf("the error channel gave %v (value %d)", err, n+1)
+				}
+			default:
+				t.Fatal("the error channel is open after the handler returned")
+			}
+			if n < 0 {
+				break
+			}
+		}
 	}
 }

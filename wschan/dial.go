@@ -103,7 +103,10 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 	// close once the application has taken done's value (or DoneGrace
 	// after it fired), as for a handler that never returns.
 	go func() {
-		p.wait() // until done's value is taken (or DoneGrace): the write loop hands over first
+		p.wait() // the connection has ended: done has fired
+		awaitTaken(p.conn.Done, nil)
+		close(p.conn.Done)
+		close(p.conn.Error)
 		stop()
 		stopOpts()
 		if o.Trace != nil && o.Trace.Ended != nil {

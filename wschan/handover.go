@@ -1,6 +1,9 @@
 package wschan
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // DoneGrace bounds how long a connection's error channel stays open after
 // done fired while the handler has neither taken done's value nor
@@ -24,26 +27,87 @@ const DoneGrace = 5 * time.Second
 // closed, for a handler that reads it after done (`<-c.Error`) or ranges
 // over it.
 //
-// Done's capacity is the original's (3), so that its value is taken is
-// seen by its length, checked at intervals that start at 20 us and double
-// up to 10 ms: a handler in the loop above takes done within microseconds
-// of the end, and a handler that reads the error channel after done waits
-// at most one interval more. It runs on the write loop's goroutine, after
-// the connection's end, and returns as soon as the handler does.
-func (p *pump) handOver() {
-	select {
-	case <-p.returned:
-	default:
-		awaitTaken(p.conn.Done, p.returned)
+// Nobody waits for it: the write loop starts it once done fired
+// (startHandOver) and returns, the handler's return closes the channels
+// (returned), and while the handler runs on, a timer watches done. Done's
+// capacity is the original's (3), so that its value is taken is seen by
+// its length, checked at intervals that start at 20 us and double up to
+// 10 ms: a handler in the loop above takes done within microseconds of the
+// end and returns, which stops the timer before it fires; a handler that
+// reads the error channel after done waits at most one interval more.
+type handOver struct {
+	done chan bool
+	errs chan error
+
+	mu       sync.Mutex
+	closed   bool        // done and errs are closed
+	timer    *time.Timer // the next check of done, while not closed
+	interval time.Duration
+	giveUp   time.Time // done fired DoneGrace before
+}
+
+// Intervals of the hand-over's checks of done.
+const (
+	firstHandOverCheck = 20 * time.Microsecond
+	maxHandOverCheck   = 10 * time.Millisecond
+)
+
+// startHandOver starts the hand-over of done and errs, once done has fired:
+// it closes them at once if done's value is taken already, and otherwise
+// checks again later.
+func startHandOver(done chan bool, errs chan error) *handOver {
+	h := &handOver{done: done, errs: errs}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(done) == 0 {
+		h.closeLocked()
+		return h
 	}
-	close(p.conn.Done)
-	close(p.conn.Error)
+	h.interval, h.giveUp = firstHandOverCheck, time.Now().Add(DoneGrace)
+	h.timer = time.AfterFunc(h.interval, h.check)
+	return h
+}
+
+// check closes the channels if done's value has been taken or DoneGrace has
+// passed, and otherwise checks again after a longer interval.
+func (h *handOver) check() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	if len(h.done) > 0 && time.Now().Before(h.giveUp) {
+		h.interval = min(2*h.interval, maxHandOverCheck)
+		h.timer.Reset(h.interval)
+		return
+	}
+	h.closeLocked()
+}
+
+// returned closes the channels, unless closed already: the handler has
+// returned.
+func (h *handOver) returned() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.timer.Stop()
+	h.closeLocked()
+}
+
+func (h *handOver) closeLocked() {
+	h.closed = true
+	close(h.done)
+	close(h.errs)
 }
 
 // awaitTaken returns once done's value has been taken, returned is closed
-// (the handler has returned), or DoneGrace has passed.
+// (the handler has returned), or DoneGrace has passed: the hand-over of a
+// goroutine that has nothing else to do (a dialled connection's, a
+// reconnecting client's).
 func awaitTaken(done chan bool, returned <-chan struct{}) {
-	interval := 20 * time.Microsecond
+	interval := firstHandOverCheck
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	giveUp := time.Now().Add(DoneGrace)
@@ -53,7 +117,7 @@ func awaitTaken(done chan bool, returned <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		interval = min(2*interval, 10*time.Millisecond)
+		interval = min(2*interval, maxHandOverCheck)
 		t.Reset(interval)
 	}
 }

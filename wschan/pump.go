@@ -91,7 +91,11 @@ type pump struct {
 	ending ending
 	ended  chan struct{} // closed once the ending is decided
 
-	returned chan struct{} // closed once the handler has returned
+	// The hand-over of done and the error channel at the end: a handler's
+	// (serving; started by the write loop, finished by the handler's
+	// return), or the dialled connection's goroutine's (awaitTaken).
+	serving bool
+	handing *handOver // set once done has fired; read after wait
 }
 
 // newPump makes the pump of conn, whose transport ws runs over out (raw
@@ -99,7 +103,7 @@ type pump struct {
 func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, out *writeConn) *pump {
 	p := &pump{conn: conn, opts: conn.Options, bufs: &e.bufs, ws: ws, raw: raw, out: out,
 		parker: &e.parker, rparker: &e.rparker, parkAfter: e.parkAfter,
-		ended: make(chan struct{}), returned: make(chan struct{})}
+		ended: make(chan struct{})}
 	conn.ended = p.ended
 	ws.SetReadLimit(conn.MaxMessageSize)
 	// Every byte read from the peer is liveness: the socket notes when.
@@ -292,7 +296,9 @@ func (p *pump) writeRun(e event) {
 		if p.handle(e) {
 			p.timer.Stop()
 			p.shutdown()
-			p.handOver() // before Done: wait covers the hand-over
+			if p.serving {
+				p.handing = startHandOver(p.conn.Done, p.conn.Error) // before Done: read after wait
+			}
 			p.writer.Done()
 			return
 		}
@@ -571,8 +577,8 @@ func (p *pump) ping() {
 
 // shutdown runs when the write loop returns: it closes the socket as the
 // ending says, waits for the read loop and any ping, then tells the
-// handler (the cause on the error channel first, then done). handOver
-// closes both channels afterwards.
+// handler (the cause on the error channel first, then done). The
+// hand-over closes both channels afterwards.
 func (p *pump) shutdown() {
 	// The write loop stops once the ending is decided; this records one
 	// should a loop ever stop without (it closes ended, so that a read loop

@@ -205,6 +205,7 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		}
 	}
 	p.conn.stats.pending = p.box.lens
+	p.serving = true
 	p.run()
 	if e.opts.Context != nil {
 		// Its end ends the connection as a server's shutdown does (1001):
@@ -216,8 +217,8 @@ func (e *endpoint) run(p *pump, r *http.Request, handler func()) {
 		if !completed {
 			p.finish(panicEnding())
 		}
-		close(p.returned)
-		p.wait() // the write loop has handed over: done and the error channel are closed
+		p.wait()             // the connection has ended: done has fired
+		p.handing.returned() // done and the error channel are closed
 		for _, t := range traces {
 			if t != nil && t.Ended != nil {
 				t.Ended(p.conn)
