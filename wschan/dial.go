@@ -82,7 +82,7 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 	conn := newConnection(o, resp.Request)
 	conn.subprotocol = ws.Subprotocol()
 	conn.compressed = resp.Header.Get("Sec-WebSocket-Extensions") != ""
-	p := newPump(e, conn, ws, t.raw, t.conn)
+	p := newPump(e, conn, ws, t.conn)
 	send, recv := chans[T](e, p)
 	c := &Conn[T]{Receiver: recv, Sender: send, Error: p.conn.Error, Disconnect: p.conn.Disconnect, Done: p.conn.Done,
 		Connection: conn, Request: resp.Request}
@@ -130,8 +130,7 @@ type dialTransport struct {
 	writeWait time.Duration
 	bufs      *sync.Pool
 
-	raw  net.Conn
-	conn *writeConn
+	conn *writeConn // the connection, as the transport reads and writes it
 }
 
 // RoundTrip dials, sends req and reads the response; on a 101 its body is
@@ -192,7 +191,7 @@ func (t *dialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	buffered, _ := br.Peek(br.Buffered())
 	conn := &writeConn{Conn: raw, writeWait: t.writeWait, bufs: t.bufs, prefix: bytes.Clone(buffered), tracking: true}
-	t.raw, t.conn = raw, conn
+	t.conn = conn
 	resp.Body = conn
 	return resp, nil
 }

@@ -31,8 +31,7 @@ type upgradeWriter struct {
 
 	header http.Header // the handshake's own headers
 	status int         // what the transport answered with
-	raw    net.Conn
-	conn   *writeConn
+	conn   *writeConn  // the hijacked connection, as the transport reads and writes it
 }
 
 // Header returns the handshake's headers, not the response's: what earlier
@@ -66,7 +65,6 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = raw.Close()
 		return nil, nil, fmt.Errorf("sockets: hijack: %w", err)
 	}
-	w.raw = raw
 	conn := &writeConn{Conn: raw, writeWait: w.writeWait, bufs: w.bufs}
 	// Every byte the transport reads, those the server had buffered past
 	// the request included, passes the close guard (and the read gate).

@@ -17,10 +17,10 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 
 	silentFor := func() *pump {
 		c := newConnection(&Options{PongWait: time.Second, PingPeriod: time.Hour}, httptest.NewRequest("GET", "/", nil))
-		c.stats.born = time.Now().Add(-2 * time.Second)                  // nothing read for two seconds
-		p := &pump{conn: c, opts: c.Options, ended: make(chan struct{})} // no transport: only tick runs
+		c.stats.born = time.Now().Add(-2 * time.Second)                                  // nothing read for two seconds
+		p := &pump{conn: c, opts: c.Options, e: &endpoint{}, ended: make(chan struct{})} // no transport: only tick runs
 		c.ended = p.ended
-		p.raw, p.timer = server, time.NewTimer(time.Hour)
+		p.out, p.timer = &writeConn{Conn: server}, time.NewTimer(time.Hour)
 		p.nextPing, p.deadline = time.Hour, time.Second
 		return p
 	}

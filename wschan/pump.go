@@ -54,11 +54,10 @@ var errEnded = errors.New("sockets: connection ended")
 type pump struct {
 	conn *Connection // what the handler sees: its channels, record, stats
 	opts *Options
+	e    *endpoint // its read buffers, parkers and ParkAfter, shared by the handler's connections
 	ws   *websocket.Conn
-	raw  net.Conn   // the TCP (or TLS) connection, for the close deadline
-	out  *writeConn // what the transport reads and writes through
+	out  *writeConn // what the transport reads and writes through (out.Conn: the TCP or TLS connection)
 	box  box
-	bufs *sync.Pool // read buffers, shared by the handler's connections
 
 	group errgroup.Group
 
@@ -71,39 +70,33 @@ type pump struct {
 	peerClose atomic.Pointer[websocket.CloseError] // the peer's close frame, once read
 	readErr   error                                // the read loop's last error; read after it returned
 
-	rparker *park.Readers // where an idle read loop parks
-
 	// Write loop state.
-	writer    sync.WaitGroup // the write loop, parked or not, until it has shut down
-	parker    *park.Waiters  // where an idle write loop parks
-	parkMu    sync.Mutex     // guards spot and parked against finish
-	spot      park.Spot      // where the write loop is parked
-	parked    bool           // it is parked there
-	parkAfter time.Duration  // how long the write loop stays idle before it parks
-	active    time.Duration  // since born: the write loop's last event other than its timer
-	timerAt   time.Duration  // since born: when the timer fires
-	ev        events
-	timer     *time.Timer   // fires for the next ping or silence check
-	nextPing  time.Duration // since born
-	deadline  time.Duration // since born: when the peer's silence is checked
+	writer   sync.WaitGroup // the write loop, parked or not, until it has shut down
+	parkMu   sync.Mutex     // guards spot and parked against finish
+	spot     park.Spot      // where the write loop is parked (in e.parker)
+	parked   bool           // it is parked there
+	serving  bool           // a handler runs: see handing
+	active   time.Duration  // since born: the write loop's last event other than its timer
+	timerAt  time.Duration  // since born: when the timer fires
+	ev       events
+	timer    *time.Timer   // fires for the next ping or silence check
+	nextPing time.Duration // since born
+	deadline time.Duration // since born: when the peer's silence is checked
 
 	once   sync.Once
 	ending ending
 	ended  chan struct{} // closed once the ending is decided
 
 	// The hand-over of done and the error channel at the end: a handler's
-	// (serving; started by the write loop, finished by the handler's
+	// (serving: started by the write loop, finished by the handler's
 	// return), or the dialled connection's goroutine's (awaitTaken).
-	serving bool
 	handing *handOver // set once done has fired; read after wait
 }
 
-// newPump makes the pump of conn, whose transport ws runs over out (raw
-// underneath), with e's buffers, parkers and ParkAfter.
-func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, out *writeConn) *pump {
-	p := &pump{conn: conn, opts: conn.Options, bufs: &e.bufs, ws: ws, raw: raw, out: out,
-		parker: &e.parker, rparker: &e.rparker, parkAfter: e.parkAfter,
-		ended: make(chan struct{})}
+// newPump makes the pump of conn, whose transport ws runs over out, with
+// e's buffers, parkers and ParkAfter.
+func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, out *writeConn) *pump {
+	p := &pump{conn: conn, opts: conn.Options, e: e, ws: ws, out: out, ended: make(chan struct{})}
 	conn.ended = p.ended
 	ws.SetReadLimit(conn.MaxMessageSize)
 	// Every byte read from the peer is liveness: the socket notes when.
@@ -114,7 +107,7 @@ func newPump(e *endpoint, conn *Connection, ws *websocket.Conn, raw net.Conn, ou
 // run starts the loops.
 func (p *pump) run() {
 	if p.out.rd.Enabled() {
-		p.out.rd.Arm(p.raw) // a peer that never sends parks too
+		p.out.rd.Arm(p.out.Conn) // a peer that never sends parks too
 	}
 	p.group.Go(p.readLoop)
 	p.writer.Add(1)
@@ -139,7 +132,7 @@ func (p *pump) finish(e ending) error {
 	// parked connection a select case): it is stopped instead.
 	p.parkMu.Lock()
 	if p.parked {
-		p.parker.Stop(p.spot)
+		p.e.parker.Stop(p.spot)
 	}
 	p.parkMu.Unlock()
 	return errEnded
@@ -198,7 +191,7 @@ func (p *pump) readLoop() error {
 		typ, r, err := p.ws.Reader(context.Background())
 		p.out.rd.AtStart.Store(false)
 		if errors.Is(err, park.ErrPark) {
-			parked, perr := p.rparker.Park(p, &p.out.rd)
+			parked, perr := p.e.rparker.Park(p, &p.out.rd)
 			if parked {
 				p.conn.stats.readParks.Add(1)
 				p.conn.stats.readParked.Add(1) // after the park: a wake may come first (-1, then 0)
@@ -217,7 +210,7 @@ func (p *pump) readLoop() error {
 		if err != nil {
 			return p.finish(p.readEnding(err))
 		}
-		buf := p.bufs.Get().(*[]byte)
+		buf := p.e.bufs.Get().(*[]byte)
 		msg, err := readAll(r, (*buf)[:0])
 		if err == nil {
 			p.touch()
@@ -232,7 +225,7 @@ func (p *pump) readLoop() error {
 			err = p.finish(p.readEnding(err))
 		}
 		*buf = msg[:0]
-		p.bufs.Put(buf)
+		p.e.bufs.Put(buf)
 		if err != nil {
 			return err
 		}
@@ -305,7 +298,7 @@ func (p *pump) writeRun(e event) {
 		if p.idleEnough() && p.parkWrite() {
 			return
 		}
-		if p.parkAfter > 0 && p.timerAt > p.active+p.parkAfter {
+		if p.e.parkAfter > 0 && p.timerAt > p.active+p.e.parkAfter {
 			p.setTimer() // wake to park, once idle long enough
 		}
 		e = p.box.wait(&p.ev)
@@ -327,7 +320,7 @@ func (p *pump) parkWrite() bool {
 	p.timer.Stop()
 	p.timer, p.ev.timer = nil, nil
 	p.parked = true
-	p.spot = p.parker.Park(p)
+	p.spot = p.e.parker.Park(p)
 	return true
 }
 
@@ -373,7 +366,7 @@ func (p *pump) ReadWoke() {
 // idleEnough reports whether the write loop has been idle for parkAfter
 // (never, with parking off).
 func (p *pump) idleEnough() bool {
-	return p.parkAfter > 0 && time.Since(p.conn.stats.born)-p.active >= p.parkAfter
+	return p.e.parkAfter > 0 && time.Since(p.conn.stats.born)-p.active >= p.e.parkAfter
 }
 
 // setTimer sets the write loop's timer for whichever comes first: the next
@@ -381,7 +374,7 @@ func (p *pump) idleEnough() bool {
 func (p *pump) setTimer() {
 	now := time.Since(p.conn.stats.born)
 	next := min(p.nextPing, p.deadline)
-	if park := p.active + p.parkAfter; p.parkAfter > 0 && park > now {
+	if park := p.active + p.e.parkAfter; p.e.parkAfter > 0 && park > now {
 		next = min(next, park)
 	}
 	p.timerAt = max(next, now)
@@ -436,7 +429,7 @@ func (p *pump) tick() (stop bool) {
 		case p.holding.Load():
 			// Unread pongs are not the peer's silence.
 			p.deadline = now + p.opts.PongWait
-		case now-last >= p.opts.PongWait && unreadBytes(p.raw) > 0:
+		case now-last >= p.opts.PongWait && unreadBytes(p.out.Conn) > 0:
 			// The peer's bytes wait in the socket: the server is behind
 			// (overloaded), not the peer silent.
 			p.deadline = now + p.opts.PongWait
@@ -584,7 +577,7 @@ func (p *pump) shutdown() {
 	// should a loop ever stop without (it closes ended, so that a read loop
 	// waiting to deliver gives up).
 	p.finish(shutdownEnding())
-	if p.rparker.Unpark(&p.out.rd) {
+	if p.e.rparker.Unpark(&p.out.rd) {
 		p.conn.stats.readParked.Add(-1)
 		// A parked read loop ends here, as if it had read on and found
 		// the socket closed (see notePeerAnswer): the close handshake's

@@ -166,7 +166,7 @@ func (e *endpoint) upgrade(w http.ResponseWriter, r *http.Request) *pump {
 	}
 	conn.subprotocol = ws.Subprotocol()
 	conn.compressed = uw.header.Get(hdrExtensions) != ""
-	return newPump(e, conn, ws, uw.raw, uw.conn)
+	return newPump(e, conn, ws, uw.conn)
 }
 
 // reject answers r with status and body instead of an upgrade, and tells
