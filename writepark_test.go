@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -28,8 +29,11 @@ import (
 //   - the peer stops answering pings: the group's timer pings the parked
 //     connection and finds the peer silent (dropped, ErrPongTimeout).
 //
-// Every run must end within the test bound, with the right close record,
-// and leave no goroutine behind.
+// The runs take turns over the three Macaron constructors, whose senders
+// the parker waits on as a chan string, a chan []byte, and a chan *T made
+// by reflection (read as pointers: jsonBox.sendChan). Every run must end
+// within the test bound, with the right close record, and leave no
+// goroutine behind.
 func TestParkedWriteLoopEnds(t *testing.T) {
 	checkLeaks(t)
 	const runs = 250
@@ -55,19 +59,19 @@ func TestParkedWriteLoopEnds(t *testing.T) {
 		records := make(chan wschan.CloseRecord, 1)
 		errs := make(chan error, 1)
 		started := make(chan struct{})
-		ts := serve(t, Messages(o), func(out chan<- string, disc chan<- int, errc <-chan error, done <-chan bool, c *Connection) {
+		body := func(send func(string), disc chan<- int, errc <-chan error, done <-chan bool, c *Connection) {
 			close(started)
 			switch kind {
 			case 1:
 				for i := range sends {
 					pause()
-					out <- fmt.Sprint("m", i)
+					send(fmt.Sprint("m", i))
 				}
 				pause()
 				disc <- 4000
 			case 2:
 				pause()
-				out <- "racing"
+				send("racing")
 			}
 			var cause error
 			for {
@@ -81,7 +85,33 @@ func TestParkedWriteLoopEnds(t *testing.T) {
 					return
 				}
 			}
-		})
+		}
+		front := run / 5 % 3
+		var ts *testServer
+		switch front {
+		case 0:
+			ts = serve(t, Messages(o), func(out chan<- string, disc chan<- int, errc <-chan error, done <-chan bool, c *Connection) {
+				body(func(s string) { out <- s }, disc, errc, done, c)
+			})
+		case 1:
+			ts = serve(t, ByteSliceMessages(o), func(out chan<- []byte, disc chan<- int, errc <-chan error, done <-chan bool, c *Connection) {
+				body(func(s string) { out <- []byte(s) }, disc, errc, done, c)
+			})
+		default:
+			ts = serve(t, JSON(ChatMessage{}, o), func(out chan<- *ChatMessage, disc chan<- int, errc <-chan error, done <-chan bool, c *Connection) {
+				body(func(s string) { out <- &ChatMessage{Text: s} }, disc, errc, done, c)
+			})
+		}
+		text := func(f frame) string {
+			if front < 2 {
+				return string(f.payload)
+			}
+			var m ChatMessage
+			if err := json.Unmarshal(f.payload, &m); err != nil {
+				return "not JSON: " + string(f.payload)
+			}
+			return m.Text
+		}
 		c := ts.rawDial()
 		recv(t, started, "the handler")
 		switch kind {
@@ -129,13 +159,13 @@ func TestParkedWriteLoopEnds(t *testing.T) {
 		case 1:
 			ok := code == 4000 && r.Clean && len(data) == sends && r.Code == 4000 && r.By == wschan.EndedByHandler
 			for i := 0; ok && i < sends; i++ {
-				ok = string(data[i].payload) == fmt.Sprint("m", i)
+				ok = text(data[i]) == fmt.Sprint("m", i)
 			}
 			if !ok {
 				fail = "handler's messages, then its close"
 			}
 		case 2:
-			if code != 1000 || len(data) > 1 || len(data) == 1 && string(data[0].payload) != "racing" || r.By != wschan.EndedByPeer {
+			if code != 1000 || len(data) > 1 || len(data) == 1 && text(data[0]) != "racing" || r.By != wschan.EndedByPeer {
 				fail = "peer's close racing a send"
 			}
 		case 3:
@@ -148,7 +178,7 @@ func TestParkedWriteLoopEnds(t *testing.T) {
 			}
 		}
 		if fail != "" {
-			t.Fatalf("run %d (%s): close %d, %d data frames %v, record %+v, cause %v", run, fail, code, len(data), data, r, cause)
+			t.Fatalf("run %d (%s, front %d): close %d, %d data frames %v, record %+v, cause %v", run, fail, front, code, len(data), data, r, cause)
 		}
 		cancel()
 		ts.srv.Close()

@@ -1,12 +1,9 @@
 package wschan
 
 import (
-	"reflect"
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/go-macaron/sockets/internal/park"
 )
 
 // event is what woke the write loop.
@@ -31,7 +28,8 @@ type events struct {
 
 // box moves values between the handler's channels and the wire, for one
 // connection. The read loop alone calls decode, offer and deliver; the write
-// loop alone calls wait, poll, encode and sent.
+// loop alone calls wait, poll, encode and sent. A box is also a sendBox of
+// its sender's type, for the write parker (writeWaiter).
 type box interface {
 	// decode turns one message from the peer into the value to deliver.
 	decode(p []byte) error
@@ -52,49 +50,4 @@ type box interface {
 
 	// lens returns how many values wait in the receiver and the sender.
 	lens() (receiving, sending int)
-
-	// appendCases appends what a parked write loop waits on, in the order
-	// caseSend, caseDisconnect: its wait, done by a parker.
-	appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase
-	// woke stages what the chosen case of appendCases yielded and returns
-	// the event wait would have.
-	woke(chosen int, v reflect.Value, ok bool, ev *events) event
 }
-
-// wokeOn maps what woke a parked write loop (a case of a box's
-// appendCases, or the parker's Timeout or Stopped) to its event; stage
-// keeps a value received from the sender.
-func wokeOn(chosen int, v reflect.Value, ok bool, ev *events, stage func(reflect.Value)) event {
-	switch chosen {
-	case caseSend:
-		if !ok {
-			return evSenderClosed
-		}
-		stage(v)
-		return evValue
-	case caseDisconnect:
-		ev.code = int(v.Int())
-		return evDisconnect
-	case park.Timeout:
-		return evTimer
-	default: // park.Stopped
-		return evStop
-	}
-}
-
-// appendCases appends the select cases of a parked write loop waiting on
-// send and ev: the sender and the disconnect channel. Its timer is its
-// parker's (pump.Due), and finish stops it rather than a case on the
-// context. They are built afresh each time (nothing allocates), so a
-// parked connection keeps no copy of them.
-func appendCases(dst []reflect.SelectCase, send reflect.Value, ev *events) []reflect.SelectCase {
-	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: send},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)})
-}
-
-// Indexes into a box's select cases, in the order appendCases appends them.
-const (
-	caseSend = iota
-	caseDisconnect
-	parkedCases // how many
-)

@@ -125,13 +125,9 @@ func (b *chanBox[T]) poll() bool {
 
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }
 
-func (b *chanBox[T]) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
-	return appendCases(dst, reflect.ValueOf(b.send), ev)
-}
+func (b *chanBox[T]) sendChan() <-chan T { return b.send }
 
-func (b *chanBox[T]) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
-	return wokeOn(chosen, v, ok, ev, func(v reflect.Value) { b.out = v.Interface().(T) })
-}
+func (b *chanBox[T]) stage(v T) { b.out = v }
 
 func (b *chanBox[T]) sent() {
 	var zero T

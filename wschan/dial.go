@@ -60,7 +60,7 @@ func Dial[T any](ctx context.Context, url string, opts *DialOptions) (*Conn[T], 
 		options = append(options, opts.Options)
 	}
 	o := withDefaults(options)
-	e := newEndpoint(o)
+	e := newEndpoint(o, &writersOf[T]{})
 	e.parkAfter = 0 // a client's loops keep their goroutines
 	t := &dialTransport{dial: opts.DialContext, tlsConfig: opts.TLSConfig, writeWait: o.WriteWait, bufs: &e.bufs}
 	if t.dial == nil {

@@ -3,6 +3,7 @@ package wschan
 import (
 	"net/http"
 	"reflect"
+	"unsafe"
 
 	"github.com/go-macaron/sockets/internal/front"
 	"github.com/go-macaron/sockets/internal/kind"
@@ -13,7 +14,16 @@ import (
 // imports Macaron nor exports anything for that front alone.
 func init() {
 	front.New = func(options any, k kind.Kind, elem reflect.Type) front.Serve {
-		e := newEndpoint(withDefaults(options.([]*Options)))
+		o := withDefaults(options.([]*Options))
+		var e *endpoint
+		switch k {
+		case kind.Text:
+			e = newEndpoint(o, &writersOf[string]{})
+		case kind.Binary:
+			e = newEndpoint(o, &writersOf[[]byte]{})
+		default: // channels of *T made by reflection (jsonBox)
+			e = newEndpoint(o, &writersOf[unsafe.Pointer]{})
+		}
 		return func(w http.ResponseWriter, r *http.Request, bind func(any, reflect.Value, reflect.Value), next func()) {
 			p := e.upgrade(w, r)
 			if p == nil {

@@ -3,6 +3,7 @@ package wschan
 import (
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	"github.com/coder/websocket"
 )
@@ -44,27 +45,40 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *jsonBox) wait(ev *events) event {
-	// A running loop also waits on its timer and the context.
-	var cases [parkedCases + 2]reflect.SelectCase
-	chosen, v, ok := reflect.Select(append(b.appendCases(cases[:0], ev),
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)}))
-	switch chosen {
-	case parkedCases:
-		return evTimer
-	case parkedCases + 1:
-		return evStop
+	cases := [...]reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: b.send},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
 	}
-	return b.woke(chosen, v, ok, ev)
+	chosen, v, ok := reflect.Select(cases[:])
+	switch chosen {
+	case 0:
+		if !ok {
+			return evSenderClosed
+		}
+		b.out = v
+		return evValue
+	case 1:
+		ev.code = int(v.Int())
+		return evDisconnect
+	case 2:
+		return evTimer
+	}
+	return evStop
 }
 
-func (b *jsonBox) appendCases(dst []reflect.SelectCase, ev *events) []reflect.SelectCase {
-	return appendCases(dst, b.send, ev)
+// sendChan returns the sender, a chan *T made by reflection, as the chan of
+// unsafe.Pointer it is in memory (a channel is a pointer to the runtime's
+// record, which copies each value by its own element type, *T): the write
+// parker waits on it with a select statement, as it does for chanBox's.
+func (b *jsonBox) sendChan() <-chan unsafe.Pointer {
+	ch := b.send.UnsafePointer()
+	return *(*<-chan unsafe.Pointer)(unsafe.Pointer(&ch))
 }
 
-func (b *jsonBox) woke(chosen int, v reflect.Value, ok bool, ev *events) event {
-	return wokeOn(chosen, v, ok, ev, func(v reflect.Value) { b.out = v })
-}
+// stage stages the *T the parker received as an unsafe.Pointer.
+func (b *jsonBox) stage(v unsafe.Pointer) { b.out = reflect.NewAt(b.elem, v) }
 
 func (b *jsonBox) poll() bool {
 	v, ok := b.send.TryRecv()

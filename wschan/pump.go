@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,7 @@ type pump struct {
 	// Write loop state.
 	writer   sync.WaitGroup // the write loop, parked or not, until it has shut down
 	parkMu   sync.Mutex     // guards spot and parked against finish
-	spot     park.Spot      // where the write loop is parked (in e.parker)
+	spot     park.PairSpot  // where the write loop is parked (in e.writers)
 	parked   bool           // it is parked there
 	serving  bool           // a handler runs: see handing
 	active   time.Duration  // since born: the write loop's last event other than its timer
@@ -132,7 +131,7 @@ func (p *pump) finish(e ending) error {
 	// parked connection a select case): it is stopped instead.
 	p.parkMu.Lock()
 	if p.parked {
-		p.e.parker.Stop(p.spot)
+		p.e.writers.stop(p.spot)
 	}
 	p.parkMu.Unlock()
 	return errEnded
@@ -320,27 +319,22 @@ func (p *pump) parkWrite() bool {
 	p.timer.Stop()
 	p.timer, p.ev.timer = nil, nil
 	p.parked = true
-	p.spot = p.e.parker.Park(p)
+	p.spot = p.e.writers.park(p)
 	return true
 }
 
-// The pump is what the parkers see of a connection (park.Conn).
+// The pump is what the read parker sees of a connection (park.Conn), and,
+// as a writeWaiter, what its endpoint's writers see of its write loop.
 
-// Cases appends what the parked write loop waits on.
-func (p *pump) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
-	return p.box.appendCases(dst, &p.ev)
-}
+// due is when the parked write loop's timer would fire.
+func (p *pump) due() time.Time { return p.conn.stats.born.Add(p.timerAt) }
 
-// Due implements park.Timed: when the parked write loop's timer would fire.
-func (p *pump) Due() time.Time { return p.conn.stats.born.Add(p.timerAt) }
-
-// Woke resumes the parked write loop with what woke it.
-func (p *pump) Woke(chosen int, v reflect.Value, ok bool) {
+// wokeWrite resumes the parked write loop with e, what woke it.
+func (p *pump) wokeWrite(e event) {
 	p.parkMu.Lock()
 	p.parked = false
 	p.parkMu.Unlock()
 	p.conn.stats.writeParked.Add(-1)
-	e := p.box.woke(chosen, v, ok, &p.ev)
 	go func() {
 		p.setTimer() // made again: dropped while parked
 		p.writeRun(e)

@@ -64,7 +64,7 @@ func Handler[T any](h func(*Conn[T]), options ...*Options) http.Handler {
 		panic("sockets: Handler(nil): pass the function that serves each connection")
 	}
 	o := withDefaults(options)
-	e := newEndpoint(o)
+	e := newEndpoint(o, &writersOf[T]{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := e.upgrade(w, r)
 		if p == nil {
@@ -83,18 +83,15 @@ type endpoint struct {
 	opts      *Options
 	origins   *originPolicy
 	bufs      sync.Pool    // message buffers, reused across connections
-	parker    park.Waiters // the idle connections' write loops
+	writers   writeParker  // the idle connections' write loops
 	rparker   park.Readers // their read loops
 	parkAfter time.Duration
 }
 
-// writersPerGroup is how many parked write loops one goroutine of the
-// endpoint's parker waits for: each has two select cases, so a group's
-// select stays at the 65 cases it had when each had four in groups of 16.
-const writersPerGroup = 32
-
-func newEndpoint(o *Options) *endpoint {
-	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0), parker: park.Waiters{PerGroup: writersPerGroup, CasesEach: parkedCases}}
+// newEndpoint returns the endpoint of connections made with o, whose
+// idle write loops park in writers (writersOf the sender's type).
+func newEndpoint(o *Options, writers writeParker) *endpoint {
+	e := &endpoint{opts: o, parkAfter: max(o.ParkAfter, 0), writers: writers}
 	e.origins = newOriginPolicy(o.AllowedOrigin, func(format string, args ...any) {
 		o.logEvent(nil, LogLevelWarning, "AllowedOrigin is not anchored",
 			fmt.Sprintf(format, args...), slog.String("allowed_origin", o.AllowedOrigin))

@@ -130,12 +130,14 @@ func TestTimedWaiters(t *testing.T) {
 // BenchmarkWakeAll: 2048 parked waiters of two cases each (as a parked
 // write loop's: a sender and a disconnect channel), then a value for every
 // one at once, as a broadcast to a room of idle connections sends: the CPU
-// per wake, by group size. Each wake costs its group a select over the
+// per wake, by group size, and with Pairs (32 a group, a select statement
+// rather than reflect.Select). Each wake costs its group a select over the
 // cases left, so larger groups cost more per wake and fewer goroutines.
 func BenchmarkWakeAll(b *testing.B) {
 	const n = 2048
 	for _, per := range []int{16, 32, 64, 128} {
 		b.Run(fmt.Sprintf("perGroup=%d", per), func(b *testing.B) {
+			b.ReportAllocs()
 			ws := &Waiters{PerGroup: per, CasesEach: 2}
 			woke := make(chan wake, n)
 			waiters := make([]*pairWaiter, n)
@@ -159,6 +161,31 @@ func BenchmarkWakeAll(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wake")
 		})
 	}
+	b.Run("pairs", func(b *testing.B) {
+		var ps Pairs[string, int]
+		waiters := make([]*twoChans, n)
+		woke := make(chan Wake[string, int], n)
+		for i := range waiters {
+			waiters[i] = newTwoChans()
+			waiters[i].woke = woke
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			for _, w := range waiters {
+				ps.Park(w)
+			}
+			for _, w := range waiters {
+				w.a <- "v"
+			}
+			for range n {
+				<-woke
+			}
+		}
+		b.StopTimer()
+		ps.Wait()
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wake")
+	})
 }
 
 // pairWaiter waits on two channels, as a parked write loop does.

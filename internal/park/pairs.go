@@ -1,0 +1,144 @@
+package park
+
+import "time"
+
+//go:generate go run gen_pairs.go
+
+// PairsPerGroup is how many waiters one goroutine of Pairs waits for: 64
+// receives, the 65 cases a group of Waiters had at 32 write loops.
+const PairsPerGroup = 32
+
+// Pairs waits for parked PairWaiters, each waiting for a receive from a
+// channel of A and one of B (wschan's idle write loops: the sender, the
+// disconnect channel), in groups of PairsPerGroup whose goroutine waits
+// with one select statement over fixed arrays of their channels (generated:
+// pairs_select.go). Where Waiters' reflect.Select allocates its copies and a
+// value for every receive at each park and wake, and kept what the last one
+// allocated in use between the garbage of the others, a wake here
+// allocates nothing; the semantics are Waiters': Woke is called once, in
+// the group's goroutine, with what fired, a Stop wakes exactly once and
+// never loses what a channel yielded, and one timer per group serves the
+// waiters' Due.
+type Pairs[A, B any] struct {
+	groups groups[any] // of PairWaiter[A, B]: a PairSpot need not name A and B
+}
+
+// PairWaiter is something parked in Pairs.
+type PairWaiter[A, B any] interface {
+	// Chans returns the channels it waits on; either may be nil (never
+	// ready). Read while it is parked, in the group's goroutine.
+	Chans() (<-chan A, <-chan B)
+	// Due is when its time comes (the zero time: never); read as Chans.
+	Due() time.Time
+	// Woke is called, in the group's goroutine and once the waiter has
+	// been taken out, with what fired.
+	Woke(Wake[A, B])
+}
+
+// Wake is what woke a PairWaiter.
+type Wake[A, B any] struct {
+	Case int // CaseA, CaseB, Timeout or Stopped
+	A    A   // received, for CaseA
+	B    B   // received, for CaseB
+	OK   bool
+}
+
+// The cases of a Wake besides Timeout and Stopped.
+const (
+	CaseA = 0 // a receive from the channel of A (OK: not closed)
+	CaseB = 1 // a receive from the channel of B (OK: not closed)
+)
+
+// PairSpot is where a PairWaiter is parked, for Stop.
+type PairSpot struct {
+	g *group[any]
+	w any
+}
+
+// Park has a group wait for w.
+func (ps *Pairs[A, B]) Park(w PairWaiter[A, B]) PairSpot {
+	return PairSpot{ps.groups.park(w, PairsPerGroup, ps.run), w}
+}
+
+// Stop has the group wake the waiter parked at s with Stopped, unless the
+// group takes it out first for a value of its channels (or its time): it
+// is woken exactly once, and nothing its channels yielded is lost.
+func (ps *Pairs[A, B]) Stop(s PairSpot) {
+	if s.g != nil {
+		ps.groups.stop(s.g, s.w)
+	}
+}
+
+// Wait returns once every group's goroutine has returned: call it once
+// nothing is parked any more.
+func (ps *Pairs[A, B]) Wait() { ps.groups.running.Wait() }
+
+// pairsFrame is what a Pairs group's goroutine holds on its stack besides
+// its select (about 2 KiB: 66 cases, the channels' arrays, its waiters), so
+// that its stack is 8 KiB from the start, as groupFrame does for Waiters.
+const pairsFrame = 2 << 10
+
+// holdPairsFrame keeps frame on the caller's stack.
+//
+//go:noinline
+func holdPairsFrame(frame *[pairsFrame]byte) { frame[0] = 1 }
+
+// run waits for the group's waiters until none is left.
+func (ps *Pairs[A, B]) run(g *group[any]) {
+	var frame [pairsFrame]byte // see pairsFrame
+	holdPairsFrame(&frame)
+	var timer groupTimer // made once a waiter has a Due
+	defer timer.stop()
+	var room [PairsPerGroup]any
+	var typed [PairsPerGroup]PairWaiter[A, B]
+	waiters := room[:0]
+	var as [PairsPerGroup]<-chan A
+	var bs [PairsPerGroup]<-chan B
+	for {
+		var stops []any
+		var ok bool
+		if waiters, stops, ok = ps.groups.next(g, waiters); !ok {
+			return
+		}
+		if len(stops) > 0 {
+			ps.groups.wakeEach(g, stops, wokePair[A, B](Stopped))
+			continue
+		}
+		for i := range as {
+			as[i], bs[i], typed[i] = nil, nil, nil
+			if i < len(waiters) {
+				typed[i] = waiters[i].(PairWaiter[A, B])
+				as[i], bs[i] = typed[i].Chans()
+			}
+		}
+		ready := typed[:len(waiters)]
+		i, wake := waitPairs(g.wake, timer.at(earliest(ready, pairDue[A, B])), &as, &bs)
+		switch i {
+		case pairsWoken:
+			continue
+		case pairsDue:
+			for _, w := range dueNow(ready, pairDue[A, B]) {
+				if ps.groups.takeOut(g, w) {
+					w.Woke(Wake[A, B]{Case: Timeout})
+				}
+			}
+			continue
+		}
+		w := typed[i]
+		ps.groups.takeOut(g, w)
+		w.Woke(wake)
+	}
+}
+
+// What waitPairs returns for its fixed cases, rather than a waiter's index.
+const (
+	pairsWoken = -1 // the group's set changed, or a stop
+	pairsDue   = -2 // the group's timer fired
+)
+
+func pairDue[A, B any](w PairWaiter[A, B]) time.Time { return w.Due() }
+
+// wokePair returns a wake of a PairWaiter with c (Timeout or Stopped).
+func wokePair[A, B any](c int) func(any) {
+	return func(w any) { w.(PairWaiter[A, B]).Woke(Wake[A, B]{Case: c}) }
+}
