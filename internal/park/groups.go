@@ -76,11 +76,23 @@ func (g *group[W]) signal() {
 	}
 }
 
-// next is the top of a group's loop: it copies g's waiters into into, and
-// takes the stops asked for since the last time. It reports false, once g
-// is empty, having retired g (under gs.mu, so that no park picks it): its
-// goroutine then returns.
-func (gs *groups[W]) next(g *group[W], into []W) (waiters, stops []W, ok bool) {
+// next is the top of a group's loop: it wakes (with stopped) the waiters
+// Stop was called for since the last time, then copies g's waiters into
+// into. It reports false, once g is empty, having retired g (under gs.mu,
+// so that no park picks it): its goroutine then returns.
+func (gs *groups[W]) next(g *group[W], into []W, stopped func(W)) (waiters []W, ok bool) {
+	for {
+		waiters, stops, ok := gs.take(g, into)
+		if !ok || len(stops) == 0 {
+			return waiters, ok
+		}
+		gs.wakeEach(g, stops, stopped)
+	}
+}
+
+// take copies g's waiters into into and takes its stops, or retires g
+// once it is empty (see next).
+func (gs *groups[W]) take(g *group[W], into []W) (waiters, stops []W, ok bool) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	g.mu.Lock()

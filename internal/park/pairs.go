@@ -94,15 +94,11 @@ func (ps *Pairs[A, B]) run(g *group[any]) {
 	waiters := room[:0]
 	var as [PairsPerGroup]<-chan A
 	var bs [PairsPerGroup]<-chan B
+	stopped := wokePair[A, B](Stopped)
 	for {
-		var stops []any
 		var ok bool
-		if waiters, stops, ok = ps.groups.next(g, waiters); !ok {
+		if waiters, ok = ps.groups.next(g, waiters, stopped); !ok {
 			return
-		}
-		if len(stops) > 0 {
-			ps.groups.wakeEach(g, stops, wokePair[A, B](Stopped))
-			continue
 		}
 		for i := range as {
 			as[i], bs[i], typed[i] = nil, nil, nil

@@ -110,15 +110,11 @@ func (ws *Waiters) run(g *group[Waiter]) {
 	defer timer.stop()
 	waiters := make([]Waiter, 0, n)
 	first := make([]int, 0, n) // where each waiter's cases start
+	stopped := wokeWith(Stopped)
 	for {
-		var stops []Waiter
 		var ok bool
-		if waiters, stops, ok = ws.groups.next(g, waiters); !ok {
+		if waiters, ok = ws.groups.next(g, waiters, stopped); !ok {
 			return
-		}
-		if len(stops) > 0 {
-			ws.groups.wakeEach(g, stops, wokeWith(Stopped))
-			continue
 		}
 		cases, first = cases[:fixed], first[:0]
 		for _, w := range waiters {
