@@ -172,7 +172,7 @@ type Hub[T any] struct {
 	rooms  map[string]map[*Member[T]]struct{}
 	closed bool // Close has begun: Join adds nobody
 
-	watchers park.Waiters // wait on the members' done channels
+	watchers park.Pairs[bool, struct{}] // wait on the members' done channels
 
 	histMu    sync.Mutex
 	histories map[string]*roomHistory[T] // with Options.History
@@ -207,7 +207,7 @@ func New[T any](opts Options) *Hub[T] {
 		opts.Server = host + ":" + strconv.Itoa(os.Getpid())
 	}
 	h := &Hub[T]{opts: opts, node: hex.EncodeToString(id[:]), codec: newCodec[T](),
-		rooms: make(map[string]map[*Member[T]]struct{}), watchers: park.Waiters{PerGroup: watchGroup}}
+		rooms: make(map[string]map[*Member[T]]struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Backplane != nil {
 		h.bp = newBridge(h)

@@ -3,7 +3,6 @@ package hub
 import (
 	"log/slog"
 	"math/bits"
-	"reflect"
 	"sync"
 
 	"sync/atomic"
@@ -24,7 +23,7 @@ type Member[T any] struct {
 	disconnect chan<- int
 	done       <-chan bool
 	conn       *wschan.Connection // nil when joined with Join
-	watched    park.Spot          // where the hub waits on done
+	watched    park.PairSpot      // where the hub waits on done
 
 	mu          sync.Mutex
 	backlog     []T // values waiting for room in sender, oldest at head
@@ -315,25 +314,27 @@ func (m *Member[T]) Leave() {
 
 // watchGroup is how many members one goroutine of the hub's watchers waits
 // for, so that a member costs no goroutine of its own.
-const watchGroup = 64
+const watchGroup = park.PairsPerGroup
 
 // doneWatch is a member as the hub's watchers wait for it: on its done
 // channel, which makes it leave.
 type doneWatch[T any] struct{ m *Member[T] }
 
-// Cases implements park.Waiter: the member's done channel, or for a
+// Chans implements park.PairWaiter: the member's done channel, or for a
 // connection (JoinConn) the channel that closes at its end, so that the
 // hub never takes done's one value from the handler's loop.
-func (w doneWatch[T]) Cases(dst []reflect.SelectCase) []reflect.SelectCase {
-	ch := reflect.ValueOf(w.m.done)
+func (w doneWatch[T]) Chans() (<-chan bool, <-chan struct{}) {
 	if w.m.conn != nil && w.m.conn.Ended() != nil {
-		ch = reflect.ValueOf(w.m.conn.Ended())
+		return nil, w.m.conn.Ended()
 	}
-	return append(dst, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: ch})
+	return w.m.done, nil
 }
 
-// Woke implements park.Waiter: done fired, the member leaves.
-func (w doneWatch[T]) Woke(int, reflect.Value, bool) { w.m.Leave() }
+// Due implements park.PairWaiter: none.
+func (doneWatch[T]) Due() time.Time { return time.Time{} }
+
+// Woke implements park.PairWaiter: done fired, the member leaves.
+func (w doneWatch[T]) Woke(park.Wake[bool, struct{}]) { w.m.Leave() }
 
 // watch has a watcher wait on m's done channel.
 func (h *Hub[T]) watch(m *Member[T]) {

@@ -6,10 +6,9 @@ import (
 	"time"
 )
 
-// groups is the bookkeeping the two parkers (Waiters, Pairs) share: waiters
-// of type W in groups, each waited for by one goroutine of its own, which
-// returns once its group is empty. A group with room is in free; park fills
-// the newest first.
+// groups is Pairs' bookkeeping: waiters of type W in groups, each waited
+// for by one goroutine of its own, which returns once its group is empty.
+// A group with room is in free; park fills the newest first.
 type groups[W comparable] struct {
 	mu      sync.Mutex
 	free    []*group[W] // groups with room
@@ -25,21 +24,17 @@ type group[W comparable] struct {
 	wake    chan struct{} // the set changed
 }
 
-// park puts w in a group with room, or in a new one of size whose
-// goroutine run starts, and wakes that group's goroutine.
-func (gs *groups[W]) park(w W, size int, run func(*group[W])) *group[W] {
+// park puts w in a group with room, or in a new one of size, and wakes that
+// group's goroutine; fresh reports a new group, whose goroutine the caller
+// starts (counted in running already; it calls running.Done as it returns).
+func (gs *groups[W]) park(w W, size int) (g *group[W], fresh bool) {
 	gs.mu.Lock()
-	var g *group[W]
 	if n := len(gs.free); n > 0 {
 		g = gs.free[n-1]
 	} else {
-		g = &group[W]{size: size, wake: make(chan struct{}, 1)}
+		g, fresh = &group[W]{size: size, wake: make(chan struct{}, 1)}, true
 		gs.free = append(gs.free, g)
 		gs.running.Add(1)
-		go func() {
-			defer gs.running.Done()
-			run(g)
-		}()
 	}
 	g.mu.Lock()
 	g.waiters = append(g.waiters, w)
@@ -49,7 +44,7 @@ func (gs *groups[W]) park(w W, size int, run func(*group[W])) *group[W] {
 	g.mu.Unlock()
 	gs.mu.Unlock()
 	g.signal()
-	return g
+	return g, fresh
 }
 
 // unpark takes w out of g, if it is still there, without waking it.
@@ -179,20 +174,3 @@ func (gs *groups[W]) takeOut(g *group[W], w W) bool {
 	}
 	return true
 }
-
-// groupFrame is stack room a group's goroutine holds for its life, so that
-// its stack is 8 KiB from the start and stays so. Why: the goroutine
-// outlives the parked connections' loops, whose small stacks were made
-// beside its own; were its stack small, it would keep a whole 32 KiB span
-// of their freed stacks in use for as long as the group lives (stacks are
-// handed out in spans of one size, and a span goes back only once all of
-// it is free). An 8 KiB stack shares its spans with the handlers' stacks,
-// which live as long, and costs a quarter of that. Measured with 2000 idle
-// connections (bench BenchmarkIdle, stack-B/conn): 9.3 KB without, 8.55
-// KB with, against 8.19 KB for the handler's stack alone.
-const groupFrame = 4 << 10
-
-// holdFrame keeps frame on the caller's stack (the compiler sees it used).
-//
-//go:noinline
-func holdFrame(frame *[groupFrame]byte) { frame[0] = 1 }

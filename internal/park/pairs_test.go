@@ -122,3 +122,60 @@ func TestPairsDue(t *testing.T) {
 	}
 	ps.Wait()
 }
+
+// TestPairsUnpark: an unparked waiter is not woken by its channels; the
+// others of its group are, and its group's goroutine returns once the
+// group is empty.
+func TestPairsUnpark(t *testing.T) {
+	ps := &Pairs[string, int]{}
+	gone, stays := newTwoChans(), newTwoChans()
+	spot := ps.Park(gone)
+	ps.Park(stays)
+	ps.Unpark(spot)
+	gone.a <- "lost?"
+	stays.b <- 7
+	select {
+	case wk := <-stays.woke:
+		if wk.Case != CaseB || wk.B != 7 {
+			t.Fatalf("woke with %+v", wk)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked waiter never woke")
+	}
+	ps.Wait() // the group is empty: its goroutine returns
+	if len(gone.woke) != 0 || len(gone.a) != 1 {
+		t.Fatal("the unparked waiter was woken, or its value taken")
+	}
+	ps.Unpark(spot) // again: nothing to do
+}
+
+// BenchmarkWakeAll: 2048 parked waiters of two channels each (as parked
+// write loops: a sender and a disconnect channel), then a value for every
+// one at once, as a broadcast to a room of idle connections sends: the CPU
+// and allocations per wake.
+func BenchmarkWakeAll(b *testing.B) {
+	const n = 2048
+	var ps Pairs[string, int]
+	waiters := make([]*twoChans, n)
+	woke := make(chan Wake[string, int], n)
+	for i := range waiters {
+		waiters[i] = newTwoChans()
+		waiters[i].woke = woke
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for _, w := range waiters {
+			ps.Park(w)
+		}
+		for _, w := range waiters {
+			w.a <- "v"
+		}
+		for range n {
+			<-woke
+		}
+	}
+	b.StopTimer()
+	ps.Wait()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wake")
+}

@@ -8,10 +8,8 @@
 // (the sender and the disconnect channel) with one select statement over
 // their arrays, on one timer per group for all their pings and silence
 // checks (Due), and for Stop, which the connection's end calls instead of a
-// case on its context; it resumes the loop with what fired. Waiters does
-// the same over any select cases with reflect.Select, which allocates at
-// every wake: the hub waits on its members' done channels with it. The read
-// side, on Linux: the Gate under the transport's reads answers ErrPark
+// case on its context; it resumes the loop with what fired. The hub waits
+// on its members' done channels with it too. The read side, on Linux: the Gate under the transport's reads answers ErrPark
 // when the socket has been idle between two messages; the read loop hands
 // the socket to Readers (an epoll set waited for through the runtime's
 // poller) and returns, and Readers starts it again when the socket is
