@@ -20,14 +20,16 @@ func newMiddleware(options []*Options, k kind.Kind, elem reflect.Type) macaron.H
 	serve := front.New(options, k, elem)
 	return func(c *macaron.Context) {
 		serve(c.Resp, c.Req.Request, func(conn any, send, recv reflect.Value) {
-			inject(c, conn.(*Connection), send, recv)
+			injectConn(c, conn.(*Connection), send, recv)
 		}, c.Next)
 	}
 }
 
-// inject maps the connection and its channels into the handler chain, as
-// the original did, and from then on discards what the chain writes.
-func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
+// injectConn maps the connection and its channels into the handler chain, as
+// the original did (through a connInjector in front of the context's), and
+// from then on discards what the chain writes.
+func injectConn(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
+	ci := &connInjector{Injector: c.Injector}
 	// The receiver as <-chan T and the sender as chan<- T, whatever T is
 	// (string, []byte, *V).
 	for _, dir := range [...]struct {
@@ -35,12 +37,12 @@ func inject(c *macaron.Context, conn *Connection, send, recv reflect.Value) {
 		dir reflect.ChanDir
 	}{{recv, reflect.RecvDir}, {send, reflect.SendDir}} {
 		t := reflect.ChanOf(dir.dir, dir.ch.Type().Elem())
-		c.Set(t, dir.ch.Convert(t))
+		ci.set(t, dir.ch.Convert(t))
 	}
-	c.Map(conn)
-	c.Map((<-chan error)(conn.Error))
-	c.Map((chan<- int)(conn.Disconnect))
-	c.Map((<-chan bool)(conn.Done))
+	for _, v := range [...]any{conn, (<-chan error)(conn.Error), (chan<- int)(conn.Disconnect), (<-chan bool)(conn.Done)} {
+		ci.set(reflect.TypeOf(v), reflect.ValueOf(v))
+	}
+	c.Injector = ci
 	// Whatever the chain writes from now on is discarded instead of
 	// reaching the hijacked connection: through the context, the injected
 	// writer, and the renderer (ctx.Error, ctx.JSON, ctx.HTML...), which
