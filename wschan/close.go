@@ -109,7 +109,7 @@ type ending struct {
 
 // message is the ending's log line, built only when it is logged (the
 // error texts and the code cost nothing to an ending nobody logs).
-func (e ending) message() string {
+func (e *ending) message() string {
 	switch {
 	case e.detail != nil:
 		return e.msg + e.detail.Error()
@@ -134,7 +134,7 @@ func (e *prefixed) Unwrap() error { return e.err }
 // on the wire (sent, nil if none did or it was not seen): the transport
 // writes some of its own (1009 and 1002 with its reason, 1011 when its
 // reason was too long), which then say what the peer read.
-func (e ending) record(peer, sent *websocket.CloseError) *CloseRecord {
+func (e *ending) record(peer, sent *websocket.CloseError) *CloseRecord {
 	r := &CloseRecord{By: e.by, Code: int(e.code), Reason: e.reason, Cause: e.cause}
 	switch {
 	case e.peerClosed:

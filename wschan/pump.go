@@ -158,7 +158,7 @@ func (p *pump) readEnding(err error) ending {
 // differs from ours, and nothing when it is the same (the read loop then
 // found the connection closed; the reason is not known). Call it after the
 // read loop has returned.
-func (p *pump) notePeerAnswer(e ending, closeErr error) {
+func (p *pump) notePeerAnswer(e *ending, closeErr error) {
 	if e.act != actClose || p.peerClose.Load() != nil {
 		return
 	}
@@ -488,7 +488,7 @@ func (p *pump) write() error {
 // logEnd logs the end: as the original's text lines (the ending's, then
 // "Connection closed"), or with Options.Slog as one record "Connection
 // closed" at the ending's level, the rest as attributes.
-func (p *pump) logEnd(e ending, r *CloseRecord) {
+func (p *pump) logEnd(e *ending, r *CloseRecord) {
 	if p.opts.Slog == nil {
 		if e.msg != "" && p.opts.enabled(e.level) {
 			msg := e.message()
@@ -562,15 +562,20 @@ func (p *pump) ping() {
 	})
 }
 
+// ensureEnded records an ending should a loop ever stop without (it closes
+// ended, so that a read loop waiting to deliver gives up). Not inlined:
+// the ending it makes, and finish's copy of it, stay off shutdown's frame,
+// which is on the stack while the socket closes (see shutdown).
+//
+//go:noinline
+func (p *pump) ensureEnded() { p.finish(shutdownEnding()) }
+
 // shutdown runs when the write loop returns: it closes the socket as the
 // ending says, waits for the read loop and any ping, then tells the
 // handler (the cause on the error channel first, then done). The
 // hand-over closes both channels afterwards.
 func (p *pump) shutdown() {
-	// The write loop stops once the ending is decided; this records one
-	// should a loop ever stop without (it closes ended, so that a read loop
-	// waiting to deliver gives up).
-	p.finish(shutdownEnding())
+	p.ensureEnded()
 	if p.e.rparker.Unpark(&p.out.rd) {
 		p.conn.stats.readParked.Add(-1)
 		// A parked read loop ends here, as if it had read on and found
@@ -578,7 +583,7 @@ func (p *pump) shutdown() {
 		// reads are Close's own.
 		p.readErr = net.ErrClosed
 	}
-	e := p.ending
+	e := &p.ending // read only: finish has recorded it, once
 	var closeErr error
 	switch e.act {
 	case actClose:
