@@ -37,7 +37,7 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 	}
 	p := silentFor()
 	if p.tick() {
-		t.Fatalf("the connection ended (%v) while the peer's bytes waited unread", p.ending.cause)
+		t.Fatalf("the connection ended (%v) while the peer's bytes waited unread", p.end.Load().cause)
 	}
 	if p.deadline <= time.Second {
 		t.Fatalf("the silence deadline stayed at %v", p.deadline)
@@ -50,7 +50,7 @@ func TestUnreadBytesAreNotSilence(t *testing.T) {
 		}
 	}
 	p = silentFor()
-	if stop := p.tick(); !stop || p.ending.cause != ErrPongTimeout {
-		t.Fatalf("a silent peer was not dropped: stop %v, cause %v", stop, p.ending.cause)
+	if stop := p.tick(); !stop || p.end.Load().cause != ErrPongTimeout {
+		t.Fatalf("a silent peer was not dropped: stop %v, cause %v", stop, p.end.Load().cause)
 	}
 }

@@ -82,9 +82,8 @@ type pump struct {
 	nextPing time.Duration // since born
 	deadline time.Duration // since born: when the peer's silence is checked
 
-	once   sync.Once
-	ending ending
-	ended  chan struct{} // closed once the ending is decided
+	end   atomic.Pointer[ending] // the ending, once decided (finish): made then, off the pump's idle bytes
+	ended chan struct{}          // closed once the ending is decided
 
 	// The hand-over of done and the error channel at the end: a handler's
 	// (serving: started by the write loop, finished by the handler's
@@ -123,10 +122,13 @@ func (p *pump) wait() {
 // already, which closes ended, and returns errEnded for the calling loop to
 // return. Any goroutine may call it, before run too.
 func (p *pump) finish(e ending) error {
-	p.once.Do(func() {
-		p.ending = e
-		close(p.ended)
-	})
+	if p.end.Load() == nil {
+		decided := new(ending)
+		*decided = e // before it is published: a loser of the race reads it at once
+		if p.end.CompareAndSwap(nil, decided) {
+			close(p.ended)
+		}
+	}
 	// A parked write loop does not wait on ended (it would cost each
 	// parked connection a select case): it is stopped instead.
 	p.parkMu.Lock()
@@ -583,7 +585,7 @@ func (p *pump) shutdown() {
 		// reads are Close's own.
 		p.readErr = net.ErrClosed
 	}
-	e := &p.ending // read only: finish has recorded it, once
+	e := p.end.Load() // read only: finish has recorded it, once
 	var closeErr error
 	switch e.act {
 	case actClose:
