@@ -6,39 +6,40 @@ import (
 	"time"
 )
 
-// groups is Pairs' bookkeeping: waiters of type W in groups, each waited
-// for by one goroutine of its own, which returns once its group is empty.
-// A group with room is in free; park fills the newest first.
-type groups[W comparable] struct {
+// groups is Pairs' bookkeeping: its waiters in groups of PairsPerGroup,
+// each waited for by one goroutine of its own, which returns once its group
+// is empty. A group with room is in free; park fills the newest first. It
+// holds waiters as any, so that a PairSpot need not name Pairs' types.
+type groups struct {
 	mu      sync.Mutex
-	free    []*group[W] // groups with room
+	free    []*group // groups with room
 	running sync.WaitGroup
 }
 
-// group is up to size waiters and the goroutine that waits for them.
-type group[W comparable] struct {
-	size    int // waiters at most
+// group is up to PairsPerGroup waiters and the goroutine that waits for
+// them.
+type group struct {
 	mu      sync.Mutex
-	waiters []W
-	stops   []W           // Stop was called for these
+	waiters []any
+	stops   []any         // Stop was called for these
 	wake    chan struct{} // the set changed
 }
 
-// park puts w in a group with room, or in a new one of size, and wakes that
+// park puts w in a group with room, or in a new one, and wakes that
 // group's goroutine; fresh reports a new group, whose goroutine the caller
 // starts (counted in running already; it calls running.Done as it returns).
-func (gs *groups[W]) park(w W, size int) (g *group[W], fresh bool) {
+func (gs *groups) park(w any) (g *group, fresh bool) {
 	gs.mu.Lock()
 	if n := len(gs.free); n > 0 {
 		g = gs.free[n-1]
 	} else {
-		g, fresh = &group[W]{size: size, wake: make(chan struct{}, 1)}, true
+		g, fresh = &group{wake: make(chan struct{}, 1)}, true
 		gs.free = append(gs.free, g)
 		gs.running.Add(1)
 	}
 	g.mu.Lock()
 	g.waiters = append(g.waiters, w)
-	if len(g.waiters) == g.size {
+	if len(g.waiters) == PairsPerGroup {
 		gs.free = gs.free[:len(gs.free)-1]
 	}
 	g.mu.Unlock()
@@ -48,7 +49,7 @@ func (gs *groups[W]) park(w W, size int) (g *group[W], fresh bool) {
 }
 
 // unpark takes w out of g, if it is still there, without waking it.
-func (gs *groups[W]) unpark(g *group[W], w W) {
+func (gs *groups) unpark(g *group, w any) {
 	gs.takeOut(g, w)
 	g.signal()
 }
@@ -57,14 +58,14 @@ func (gs *groups[W]) unpark(g *group[W], w W) {
 // its cases (or its time): a waiter that waits on no channel of the one who
 // stops it is thus woken, exactly once, and nothing its cases yielded is
 // lost.
-func (gs *groups[W]) stop(g *group[W], w W) {
+func (gs *groups) stop(g *group, w any) {
 	g.mu.Lock()
 	g.stops = append(g.stops, w)
 	g.mu.Unlock()
 	g.signal()
 }
 
-func (g *group[W]) signal() {
+func (g *group) signal() {
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -75,7 +76,7 @@ func (g *group[W]) signal() {
 // Stop was called for since the last time, then copies g's waiters into
 // into. It reports false, once g is empty, having retired g (under gs.mu,
 // so that no park picks it): its goroutine then returns.
-func (gs *groups[W]) next(g *group[W], into []W, stopped func(W)) (waiters []W, ok bool) {
+func (gs *groups) next(g *group, into []any, stopped func(any)) (waiters []any, ok bool) {
 	for {
 		waiters, stops, ok := gs.take(g, into)
 		if !ok || len(stops) == 0 {
@@ -87,7 +88,7 @@ func (gs *groups[W]) next(g *group[W], into []W, stopped func(W)) (waiters []W, 
 
 // take copies g's waiters into into and takes its stops, or retires g
 // once it is empty (see next).
-func (gs *groups[W]) take(g *group[W], into []W) (waiters, stops []W, ok bool) {
+func (gs *groups) take(g *group, into []any) (waiters, stops []any, ok bool) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	g.mu.Lock()
@@ -103,7 +104,7 @@ func (gs *groups[W]) take(g *group[W], into []W) (waiters, stops []W, ok bool) {
 }
 
 // wakeEach takes out and wakes (with wake) each of ws still in g.
-func (gs *groups[W]) wakeEach(g *group[W], ws []W, wake func(W)) {
+func (gs *groups) wakeEach(g *group, ws []any, wake func(any)) {
 	for _, w := range ws {
 		if gs.takeOut(g, w) {
 			wake(w)
@@ -158,12 +159,12 @@ func (gt *groupTimer) stop() {
 }
 
 // takeOut takes w out of g, if it is there, and reports whether it was.
-func (gs *groups[W]) takeOut(g *group[W], w W) bool {
+func (gs *groups) takeOut(g *group, w any) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	wasFull := len(g.waiters) == g.size
+	wasFull := len(g.waiters) == PairsPerGroup
 	i := slices.Index(g.waiters, w)
 	if i < 0 {
 		return false

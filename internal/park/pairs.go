@@ -23,7 +23,7 @@ const PairsPerGroup = 32
 // group's last ones, kept in use among the garbage of the others, held 1 KB
 // of heap spans per idle connection, and a wake cost 3.1 us against 1.4.)
 type Pairs[A, B any] struct {
-	groups groups[any] // of PairWaiter[A, B]: a PairSpot need not name A and B
+	groups groups
 }
 
 // PairWaiter is something parked in Pairs.
@@ -56,13 +56,13 @@ const (
 
 // PairSpot is where a PairWaiter is parked, for Stop.
 type PairSpot struct {
-	g *group[any]
+	g *group
 	w any
 }
 
 // Park has a group wait for w.
 func (ps *Pairs[A, B]) Park(w PairWaiter[A, B]) PairSpot {
-	g, fresh := ps.groups.park(w, PairsPerGroup)
+	g, fresh := ps.groups.park(w)
 	if fresh {
 		go ps.run(g)
 	}
@@ -109,7 +109,7 @@ const pairsFrame = 2 << 10
 func holdPairsFrame(frame *[pairsFrame]byte) { frame[0] = 1 }
 
 // run waits for the group's waiters until none is left.
-func (ps *Pairs[A, B]) run(g *group[any]) {
+func (ps *Pairs[A, B]) run(g *group) {
 	defer ps.groups.running.Done()
 	var frame [pairsFrame]byte // see pairsFrame
 	holdPairsFrame(&frame)
