@@ -1,6 +1,9 @@
 package park
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,4 +181,23 @@ func BenchmarkWakeAll(b *testing.B) {
 	b.StopTimer()
 	ps.Wait()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/wake")
+}
+
+// TestPairsSelectCoversTheGroup: the generated select (pairs_select.go)
+// has a case for each of a group's PairsPerGroup waiters' two channels, so
+// that a change of PairsPerGroup without `go generate` fails here rather
+// than leaving waiters that are never woken.
+func TestPairsSelectCoversTheGroup(t *testing.T) {
+	src, err := os.ReadFile("pairs_select.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"as", "bs"} {
+		for i := range PairsPerGroup + 1 {
+			has := strings.Contains(string(src), fmt.Sprintf("<-%s[%d]:", ch, i))
+			if has != (i < PairsPerGroup) {
+				t.Fatalf("pairs_select.go: a case for %s[%d]: %v, want %v (run go generate)", ch, i, has, i < PairsPerGroup)
+			}
+		}
+	}
 }
