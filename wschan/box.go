@@ -26,6 +26,36 @@ type events struct {
 	code int // the close code, after evDisconnect
 }
 
+// waitSend waits for a value on send (evValue, or evSenderClosed once it is
+// closed) or one of ev's events: a box's wait, for the sender of either box
+// (chanBox's chan T, jsonBox's channel of pointers).
+func waitSend[T any](send <-chan T, ev *events) (T, event) {
+	select {
+	case v, ok := <-send:
+		if !ok {
+			return v, evSenderClosed
+		}
+		return v, evValue
+	case ev.code = <-ev.disconnect:
+		return *new(T), evDisconnect
+	case <-ev.timer:
+		return *new(T), evTimer
+	case <-ev.stop:
+		return *new(T), evStop
+	}
+}
+
+// pollSend returns a value already queued on send, without blocking; false
+// when none is, or send is closed.
+func pollSend[T any](send <-chan T) (T, bool) {
+	select {
+	case v, ok := <-send:
+		return v, ok
+	default:
+		return *new(T), false
+	}
+}
+
 // box moves values between the handler's channels and the wire, for one
 // connection. The read loop alone calls decode, offer and deliver; the write
 // loop alone calls wait, poll, encode and sent. A box is also a sendBox of

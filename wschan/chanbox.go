@@ -95,32 +95,19 @@ func (b *chanBox[T]) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *chanBox[T]) wait(ev *events) event {
-	select {
-	case v, ok := <-b.send:
-		if !ok {
-			return evSenderClosed
-		}
+	v, e := waitSend(b.send, ev)
+	if e == evValue {
 		b.out = v
-		return evValue
-	case ev.code = <-ev.disconnect:
-		return evDisconnect
-	case <-ev.timer:
-		return evTimer
-	case <-ev.stop:
-		return evStop
 	}
+	return e
 }
 
 func (b *chanBox[T]) poll() bool {
-	select {
-	case v, ok := <-b.send:
-		if ok {
-			b.out = v
-		}
-		return ok
-	default:
-		return false
+	v, ok := pollSend(b.send)
+	if ok {
+		b.out = v
 	}
+	return ok
 }
 
 func (b *chanBox[T]) lens() (int, int) { return len(b.recv), len(b.send) }

@@ -45,33 +45,17 @@ func (b *jsonBox) deliver(stop <-chan struct{}) bool {
 }
 
 func (b *jsonBox) wait(ev *events) event {
-	cases := [...]reflect.SelectCase{
-		{Dir: reflect.SelectRecv, Chan: b.send},
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.disconnect)},
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.timer)},
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ev.stop)},
+	v, e := waitSend(b.sendChan(), ev)
+	if e == evValue {
+		b.stage(v)
 	}
-	chosen, v, ok := reflect.Select(cases[:])
-	switch chosen {
-	case 0:
-		if !ok {
-			return evSenderClosed
-		}
-		b.out = v
-		return evValue
-	case 1:
-		ev.code = int(v.Int())
-		return evDisconnect
-	case 2:
-		return evTimer
-	}
-	return evStop
+	return e
 }
 
 // sendChan returns the sender, a chan *T made by reflection, as the chan of
 // unsafe.Pointer it is in memory (a channel is a pointer to the runtime's
 // record, which copies each value by its own element type, *T): the write
-// parker waits on it with a select statement, as it does for chanBox's.
+// loop and its parker wait on it with a select statement, as on chanBox's.
 func (b *jsonBox) sendChan() <-chan unsafe.Pointer {
 	ch := b.send.UnsafePointer()
 	return *(*<-chan unsafe.Pointer)(unsafe.Pointer(&ch))
@@ -81,12 +65,11 @@ func (b *jsonBox) sendChan() <-chan unsafe.Pointer {
 func (b *jsonBox) stage(v unsafe.Pointer) { b.out = reflect.NewAt(b.elem, v) }
 
 func (b *jsonBox) poll() bool {
-	v, ok := b.send.TryRecv()
-	if !ok || !v.IsValid() {
-		return false
+	v, ok := pollSend(b.sendChan())
+	if ok {
+		b.stage(v)
 	}
-	b.out = v
-	return true
+	return ok
 }
 
 // encode marshals the staged value before any frame is opened, so a value
