@@ -112,29 +112,6 @@ func (gs *groups) wakeEach(g *group, ws []any, wake func(any)) {
 	}
 }
 
-// dueNow returns those of ws whose time (due) has come.
-func dueNow[W any](ws []W, due func(W) time.Time) []W {
-	now := time.Now()
-	var out []W
-	for _, w := range ws {
-		if d := due(w); !d.IsZero() && !d.After(now) {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-// earliest returns the earliest non-zero due of ws (the zero time: none).
-func earliest[W any](ws []W, due func(W) time.Time) time.Time {
-	var first time.Time
-	for _, w := range ws {
-		if d := due(w); !d.IsZero() && (first.IsZero() || d.Before(first)) {
-			first = d
-		}
-	}
-	return first
-}
-
 // groupTimer is a group's one timer for all its waiters' times.
 type groupTimer struct{ t *time.Timer }
 

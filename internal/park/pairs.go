@@ -126,21 +126,25 @@ func (ps *Pairs[A, B]) run(g *group) {
 		if waiters, ok = ps.groups.next(g, waiters, stopped); !ok {
 			return
 		}
+		var due time.Time // the earliest Due of the group's waiters
 		for i := range as {
 			as[i], bs[i], typed[i] = nil, nil, nil
 			if i < len(waiters) {
 				typed[i] = waiters[i].(PairWaiter[A, B])
 				as[i], bs[i] = typed[i].Chans()
+				if d := typed[i].Due(); !d.IsZero() && (due.IsZero() || d.Before(due)) {
+					due = d
+				}
 			}
 		}
-		ready := typed[:len(waiters)]
-		i, wake := waitPairs(g.wake, timer.at(earliest(ready, pairDue[A, B])), &as, &bs)
+		i, wake := waitPairs(g.wake, timer.at(due), &as, &bs)
 		switch i {
 		case pairsWoken:
 			continue
 		case pairsDue:
-			for _, w := range dueNow(ready, pairDue[A, B]) {
-				if ps.groups.takeOut(g, w) {
+			now := time.Now()
+			for _, w := range typed[:len(waiters)] {
+				if d := w.Due(); !d.IsZero() && !d.After(now) && ps.groups.takeOut(g, w) {
 					w.Woke(Wake[A, B]{Case: Timeout})
 				}
 			}
@@ -157,8 +161,6 @@ const (
 	pairsWoken = -1 // the group's set changed, or a stop
 	pairsDue   = -2 // the group's timer fired
 )
-
-func pairDue[A, B any](w PairWaiter[A, B]) time.Time { return w.Due() }
 
 // wokePair returns a wake of a PairWaiter with c (Timeout or Stopped).
 func wokePair[A, B any](c int) func(any) {
