@@ -33,21 +33,20 @@ type connInjector struct {
 
 var _ inject.Injector = (*connInjector)(nil)
 
-// set maps val to t, in the array when t is one of the connection's types
-// or there is room, and otherwise in the context's injector.
-func (ci *connInjector) set(t reflect.Type, val reflect.Value) {
+// index returns where t is in the array, or -1.
+func (ci *connInjector) index(t reflect.Type) int {
 	for i := range ci.n {
 		if ci.types[i] == t {
-			ci.vals[i] = val
-			return
+			return i
 		}
 	}
-	if ci.n < injected {
-		ci.types[ci.n], ci.vals[ci.n] = t, val
-		ci.n++
-		return
-	}
-	ci.Injector.Set(t, val)
+	return -1
+}
+
+// add maps one of the connection's values to t, in the array.
+func (ci *connInjector) add(t reflect.Type, val reflect.Value) {
+	ci.types[ci.n], ci.vals[ci.n] = t, val
+	ci.n++
 }
 
 // Map maps val to its type.
@@ -63,13 +62,11 @@ func (ci *connInjector) MapTo(val any, ifacePtr any) inject.TypeMapper {
 // Set maps val to t: a later handler's value for one of the connection's
 // types replaces it; any other goes to the context's injector.
 func (ci *connInjector) Set(t reflect.Type, val reflect.Value) inject.TypeMapper {
-	for i := range ci.n {
-		if ci.types[i] == t {
-			ci.vals[i] = val
-			return ci
-		}
+	if i := ci.index(t); i >= 0 {
+		ci.vals[i] = val
+	} else {
+		ci.Injector.Set(t, val)
 	}
-	ci.Injector.Set(t, val)
 	return ci
 }
 
@@ -78,10 +75,8 @@ func (ci *connInjector) Set(t reflect.Type, val reflect.Value) inject.TypeMapper
 // among them, its parent's), then one of the connection's values that
 // implements the interface t.
 func (ci *connInjector) GetVal(t reflect.Type) reflect.Value {
-	for i := range ci.n {
-		if ci.types[i] == t {
-			return ci.vals[i]
-		}
+	if i := ci.index(t); i >= 0 {
+		return ci.vals[i]
 	}
 	if v := ci.Injector.GetVal(t); v.IsValid() || t.Kind() != reflect.Interface {
 		return v

@@ -37,10 +37,10 @@ func injectConn(c *macaron.Context, conn *Connection, send, recv reflect.Value) 
 		dir reflect.ChanDir
 	}{{recv, reflect.RecvDir}, {send, reflect.SendDir}} {
 		t := reflect.ChanOf(dir.dir, dir.ch.Type().Elem())
-		ci.set(t, dir.ch.Convert(t))
+		ci.add(t, dir.ch.Convert(t))
 	}
 	for _, v := range [...]any{conn, (<-chan error)(conn.Error), (chan<- int)(conn.Disconnect), (<-chan bool)(conn.Done)} {
-		ci.set(reflect.TypeOf(v), reflect.ValueOf(v))
+		ci.add(reflect.TypeOf(v), reflect.ValueOf(v))
 	}
 	c.Injector = ci
 	// Whatever the chain writes from now on is discarded instead of
